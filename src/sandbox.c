@@ -1,0 +1,1 @@
+/* placeholder */ typedef int bq_placeholder_sandbox;
