@@ -41,6 +41,7 @@ int bq_parse_bool(const char *s, bool *out);         /* 1/0 true/false yes/no on
 int bq_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
 bool bq_is_hex(const char *s, size_t len);           /* exactly len hex digits, either case */
 bool bq_is_env_name(const char *s, size_t len);      /* [A-Za-z_][A-Za-z0-9_]* */
+bool bq_utf8_valid(const char *s, size_t len);       /* well-formed UTF-8 (no surrogates, <= U+10FFFF) */
 
 /* --- memory ------------------------------------------------------------------ */
 /* Zeroes memory in a way the compiler cannot elide (for secrets). */

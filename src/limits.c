@@ -1,1 +1,0 @@
-/* placeholder */ typedef int bq_placeholder_limits;
