@@ -1,5 +1,6 @@
 /* bqlua: runs a Lua 5.4 task in a sandbox (SPEC §1: command line and exit codes). */
 #include "cli.h"
+#include "curl_lazy.h"
 #include "limit.h"
 #include "loader.h"
 #include "log.h"
@@ -24,15 +25,18 @@ enum {
     EXIT_LIMIT = 4,
 };
 
-/* Versions of what is actually linked: none of these calls initialises its
- * library (start-up time matters; see scripts/bench.sh start). */
+/* Versions of what is actually linked (libcurl: loaded now, see curl_lazy.c).
+ * None of these calls initialises its library. */
 static void print_versions(void)
 {
     const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
     printf("bqlua %s\n", BQ_VERSION);
     printf("  %s (core %d)\n", LUA_RELEASE, (int)lua_version(NULL));
-    printf("  libcurl %s%s%s\n", cv->version, cv->ssl_version ? " with " : "",
-           cv->ssl_version ? cv->ssl_version : "");
+    if (cv)
+        printf("  libcurl %s%s%s\n", cv->version, cv->ssl_version ? " with " : "",
+               cv->ssl_version ? cv->ssl_version : "");
+    else
+        printf("  libcurl: %s\n", bq_curl_load_error());
     printf("  %s\n", OpenSSL_version(OPENSSL_VERSION));
     printf("  libmariadb %s\n", mysql_get_client_info());
     printf("  json-c %s\n", json_c_version());
@@ -114,7 +118,8 @@ print:
     if (o->log_format == BQ_LOG_JSON || !tb)
         bq_log_fatal("%s%s%s", msg, tb ? "\n" : "", tb ? tb : "");
     else
-        fprintf(stderr, "bqlua: %s\n%s\n", msg, tb);
+        /* bounded, like bq_log_fatal: a 100 MB error string is not a report */
+        fprintf(stderr, "bqlua: %.4000s%s\n%s\n", msg, strlen(msg) > 4000 ? "..." : "", tb);
 }
 
 /* --- running ---------------------------------------------------------------------- */
@@ -175,8 +180,9 @@ static int run(lua_State *L, const struct bq_options *o, const struct bq_host *h
             return (int)lua_tointeger(L, -1);
         /* fall through */
     default:
+        /* error_text: a returned table's __tostring runs protected and bounded */
         bq_log_fatal("the script returned %s; expected nothing, a boolean or an integer from 0 to 255",
-                     luaL_tolstring(L, -1, NULL));
+                     error_text(L, -1));
         return EXIT_SCRIPT_ERROR;
     }
 }
