@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "retry.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -549,6 +550,15 @@ int bq_cli_parse(struct bq_options *o, int argc, char **argv, char *err, size_t 
 
     if (parse_shard(o, err, errlen) < 0)
         goto out;
+
+    if ((s.value = getenv("AWS_MAX_ATTEMPTS")) && *s.value) {
+        int attempts;
+        char why[160];
+        if (bq_retry_parse_max_attempts(s.value, &attempts, why, sizeof why) < 0) {
+            fail(err, errlen, "%s", why);
+            goto out;
+        }
+    }
 
     o->action = BQ_CLI_RUN;
     rc = 0;

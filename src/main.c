@@ -45,18 +45,19 @@ static void print_versions(void)
 
 /* --- errors from the script ---------------------------------------------------- */
 
-/* The message handler: wraps the error object with a traceback, leaving the
- * limit sentinel alone. It is C, so no hook fires inside it. */
+/* The message handler: records a traceback beside the error, in the
+ * registry, and returns the error object itself. Lua also calls the handler
+ * for errors it catches internally (a load reader's error), so it must never
+ * change the object a script might see. It is C: no hook fires inside it. */
+static const char key_traceback = 't';
+
 static int msghandler(lua_State *L)
 {
     if (bq_limits_is_sentinel(L, 1))
         return 1;
-    lua_createtable(L, 2, 0);
-    lua_pushvalue(L, 1);
-    lua_rawseti(L, -2, 1);
     luaL_traceback(L, L, NULL, 1);
-    lua_rawseti(L, -2, 2);
-    luaL_setmetatable(L, "bqlua.errwrap");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &key_traceback);
+    lua_settop(L, 1);
     return 1;
 }
 
@@ -99,22 +100,10 @@ static const char *error_text(lua_State *L, int idx)
 
 static void report_script_error(lua_State *L, const struct bq_options *o)
 {
-    const char *msg, *tb = NULL;
-    if (luaL_testudata(L, -1, "bqlua.errwrap") == NULL && lua_type(L, -1) == LUA_TTABLE &&
-        lua_getmetatable(L, -1)) {
-        luaL_getmetatable(L, "bqlua.errwrap");
-        bool wrapped = lua_rawequal(L, -1, -2);
-        lua_pop(L, 2);
-        if (wrapped) {
-            lua_rawgeti(L, -1, 2);
-            tb = lua_tostring(L, -1);
-            lua_rawgeti(L, -2, 1);
-            msg = error_text(L, -1);
-            goto print;
-        }
-    }
-    msg = error_text(L, -1);
-print:
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &key_traceback);
+    const char *tb = lua_tostring(L, -1);
+    lua_insert(L, -2);                               /* traceback error */
+    const char *msg = error_text(L, -1);
     if (o->log_format == BQ_LOG_JSON || !tb)
         bq_log_fatal("%s%s%s", msg, tb ? "\n" : "", tb ? tb : "");
     else
@@ -136,8 +125,6 @@ static int limit_exit(void)
 static int run(lua_State *L, const struct bq_options *o, const struct bq_host *h)
 {
     lua_pushcfunction(L, msghandler);
-    luaL_newmetatable(L, "bqlua.errwrap");
-    lua_pop(L, 1);
     int handler = lua_gettop(L);
 
     int rc = bq_loader_load(L, o);
