@@ -1,0 +1,1235 @@
+#!/usr/bin/python3
+"""SigV4-verifying front for the s3rver test backend.
+
+Run with Debian's /usr/bin/python3 (stdlib + python3-botocore only).
+
+Every request is authenticated the way S3 does it before anything reaches
+s3rver (which itself does not check SigV4 signatures at all):
+
+  * header auth  (Authorization: AWS4-HMAC-SHA256 Credential=..., ...)
+  * presigned    (X-Amz-Algorithm/X-Amz-Credential/.../X-Amz-Signature)
+
+The signature is recomputed with botocore's S3SigV4Auth from the request as
+received: raw method, raw path (S3 rules: no normalisation, no re-encoding),
+the decoded-and-re-encoded query, the headers named in SignedHeaders and the
+x-amz-content-sha256 value.  Secrets come from a credentials file with lines
+
+    ACCESS_KEY_ID SECRET_ACCESS_KEY [SESSION_TOKEN]
+
+(`#` starts a comment).  A key with a session token must present it as
+X-Amz-Security-Token (header, or query parameter for presigned URLs).
+
+Bodies whose x-amz-content-sha256 is a hex digest are spooled (memory up to
+1 MiB, then a temp file) and checked before they are forwarded, so a bad
+upload never touches the backend.  UNSIGNED-PAYLOAD bodies are streamed
+straight through.  STREAMING-* (aws-chunked) payloads are refused with 501:
+neither botocore 1.29 nor Debian's awscli 2.9 send them over http.
+
+s3rver 3.7.1 gaps filled here:
+  * AbortMultipartUpload  (DELETE ?uploadId=)  -> removes the upload's parts
+    from s3rver's data dir, 204
+  * ListMultipartUploads  (GET /bucket?uploads) -> XML listing of open uploads
+  * ListParts (GET ?uploadId=), read from s3rver's data dir
+  * UploadPart/ListParts/CompleteMultipartUpload on an unknown upload -> 404
+    NoSuchUpload; Complete also checks parts/ETags/order/5 MiB minimum like S3
+  * keys containing '//' (or '.'/'..' segments, which s3rver would resolve on
+    its file system) are only signature-checked, then answered with
+    501 NotImplemented.
+
+One JSON line per request goes to the request log.
+
+Fault injection: `FaultPolicy` below is the single place where a later task can
+make the front misbehave on purpose (hooks are called at fixed points; the
+default policy does nothing).
+"""
+
+import argparse
+import binascii
+import calendar
+import datetime
+import email.utils
+import hashlib
+import hmac
+import http.client
+import http.server
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.parse
+import uuid
+from xml.sax.saxutils import escape as xml_escape
+import xml.etree.ElementTree as ET
+
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest, HTTPHeaders
+from botocore.credentials import Credentials
+
+EMPTY_SHA256 = hashlib.sha256(b'').hexdigest()
+HEX64 = re.compile(r'^[0-9a-fA-F]{64}$')
+AMZ_DATE = '%Y%m%dT%H%M%SZ'
+S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/'
+MIN_PART_SIZE = 5 * 1024 * 1024
+IO_CHUNK = 256 * 1024
+SPOOL_IN_MEMORY = 1024 * 1024
+BACKEND_IDLE_REUSE = 3.0        # node closes idle keep-alive sockets after 5 s
+PRESIGN_AUTH_PARAMS = {
+    'x-amz-algorithm', 'x-amz-credential', 'x-amz-date', 'x-amz-expires',
+    'x-amz-signedheaders', 'x-amz-signature', 'x-amz-security-token',
+}
+HOP_BY_HOP = {
+    'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization',
+    'te', 'trailer', 'trailers', 'transfer-encoding', 'upgrade', 'expect',
+}
+BACKEND_ACCESS_KEY = 'S3RVER'   # s3rver's built-in account (it does not verify v4)
+
+
+class S3Err(Exception):
+    """An S3 error answer."""
+
+    def __init__(self, status, code, message, **detail):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.detail = detail
+
+
+# --------------------------------------------------------------------------
+# Fault policy hook (a later task fills this in; now it never interferes)
+# --------------------------------------------------------------------------
+class FaultPolicy:
+    """Decides per request whether the front misbehaves on purpose.
+
+    Hooks (all return None to mean "behave normally"):
+      before_auth(req)     -> called first; may return an S3Err to answer with
+      before_forward(req)  -> called after auth/body checks, before the backend
+      after_response(req, status) -> called after the backend answered
+    `req` is the RequestInfo of the request.
+    """
+
+    def before_auth(self, req):
+        return None
+
+    def before_forward(self, req):
+        return None
+
+    def after_response(self, req, status):
+        return None
+
+
+# --------------------------------------------------------------------------
+# Credentials and the botocore-based verifier
+# --------------------------------------------------------------------------
+def load_credentials(path):
+    creds = {}
+    with open(path, encoding='utf-8') as f:
+        for line in f:
+            line = line.split('#', 1)[0].strip()
+            if not line:
+                continue
+            parts = line.split()
+            if len(parts) not in (2, 3):
+                raise SystemExit(f'{path}: bad line: {line!r}')
+            creds[parts[0]] = (parts[1], parts[2] if len(parts) == 3 else None)
+    return creds
+
+
+class _Verifier(S3SigV4Auth):
+    """botocore's S3 SigV4 signer, fed with the request exactly as received."""
+
+    def __init__(self, credentials, region, service, raw_path, signed):
+        super().__init__(credentials, service, region)
+        self._raw_path = raw_path
+        self._signed = signed          # list of (lower name, [values])
+
+    def _normalize_url_path(self, path):
+        return self._raw_path          # S3: the path as sent, no normalisation
+
+    def headers_to_sign(self, request):
+        hm = HTTPHeaders()
+        for name, values in self._signed:
+            for v in values:
+                hm[name] = v
+        return hm
+
+
+def compute_signature(secret, access_key, token, region, service, amz_date,
+                      method, raw_path, query_pairs, signed, payload_hash):
+    creds = Credentials(access_key, secret, token)
+    v = _Verifier(creds, region, service, raw_path, signed)
+    req = AWSRequest(method=method, url='http://verifier.invalid/',
+                     headers={'X-Amz-Content-SHA256': payload_hash})
+    req.params = list(query_pairs)
+    req.context['timestamp'] = amz_date
+    if not req.params:
+        req.params = {}
+    canonical = v.canonical_request(req)
+    sts = v.string_to_sign(req, canonical)
+    return v.signature(sts, req), canonical, sts
+
+
+def parse_query(raw_query):
+    """[(raw_key, raw_value, key, value)] with S3's form decoding."""
+    out = []
+    if not raw_query:
+        return out
+    for piece in raw_query.split('&'):
+        if not piece:
+            continue
+        rk, _, rv = piece.partition('=')
+        out.append((rk, rv, urllib.parse.unquote_plus(rk),
+                    urllib.parse.unquote_plus(rv)))
+    return out
+
+
+class RequestInfo:
+    def __init__(self, method, raw_path, raw_query, headers):
+        self.id = uuid.uuid4().hex[:16].upper()
+        self.method = method
+        self.raw_path = raw_path
+        self.raw_query = raw_query
+        self.headers = headers
+        self.query = parse_query(raw_query)
+        self.qdict = {}
+        for _, _, k, v in self.query:
+            self.qdict.setdefault(k, v)
+        self.qlower = {k.lower(): v for k, v in self.qdict.items()}
+        path = urllib.parse.unquote(raw_path)
+        if not path.startswith('/'):
+            path = '/' + path
+        bucket, _, key = path[1:].partition('/')
+        self.bucket = bucket or None
+        self.key = key or None
+        self.access_key = None
+        self.auth = 'none'
+        self.payload = None
+        self.op = operation_name(self)
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.error = None
+
+
+def operation_name(r):
+    m, q, h = r.method, r.qdict, r.headers
+    if r.bucket is None:
+        return 'ListBuckets' if m == 'GET' else m + 'Service'
+    if r.key is None:
+        if m == 'GET':
+            if 'uploads' in q:
+                return 'ListMultipartUploads'
+            if 'location' in q:
+                return 'GetBucketLocation'
+            if 'versions' in q:
+                return 'ListObjectVersions'
+            for sub in ('acl', 'cors', 'website', 'versioning', 'policy',
+                        'tagging', 'lifecycle'):
+                if sub in q:
+                    return 'GetBucket' + sub.capitalize()
+            return 'ListObjectsV2' if q.get('list-type') == '2' else 'ListObjects'
+        if m == 'HEAD':
+            return 'HeadBucket'
+        if m == 'PUT':
+            return 'CreateBucket' if not q else 'PutBucketSubresource'
+        if m == 'DELETE':
+            return 'DeleteBucket' if not q else 'DeleteBucketSubresource'
+        if m == 'POST':
+            return 'DeleteObjects' if 'delete' in q else 'PostObject'
+        return m + 'Bucket'
+    if m == 'GET':
+        if 'uploadId' in q:
+            return 'ListParts'
+        if 'tagging' in q:
+            return 'GetObjectTagging'
+        if 'acl' in q:
+            return 'GetObjectAcl'
+        return 'GetObject'
+    if m == 'HEAD':
+        return 'HeadObject'
+    if m == 'PUT':
+        if 'partNumber' in q and 'uploadId' in q:
+            return 'UploadPartCopy' if 'x-amz-copy-source' in h else 'UploadPart'
+        if 'tagging' in q:
+            return 'PutObjectTagging'
+        if 'acl' in q:
+            return 'PutObjectAcl'
+        return 'CopyObject' if 'x-amz-copy-source' in h else 'PutObject'
+    if m == 'POST':
+        if 'uploads' in q:
+            return 'CreateMultipartUpload'
+        if 'uploadId' in q:
+            return 'CompleteMultipartUpload'
+        return 'PostObject'
+    if m == 'DELETE':
+        if 'uploadId' in q:
+            return 'AbortMultipartUpload'
+        return 'DeleteObject'
+    return m + 'Object'
+
+
+def iso_ms(t):
+    return time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(t)) + \
+        '.%03dZ' % (int(t * 1000) % 1000)
+
+
+def parse_amz_date(s):
+    try:
+        return calendar.timegm(time.strptime(s, AMZ_DATE))
+    except (ValueError, TypeError):
+        return None
+
+
+# --------------------------------------------------------------------------
+# The front
+# --------------------------------------------------------------------------
+class Front(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    allow_reuse_address = True
+
+    def __init__(self, addr, args):
+        super().__init__(addr, Handler)
+        self.args = args
+        self.creds = load_credentials(args.credentials)
+        self.backend = args.backend
+        self.data_dir = os.path.abspath(args.backend_dir)
+        self.region = args.region
+        self.max_skew = args.max_skew
+        self.spool_dir = args.spool_dir or None
+        self.fault_policy = FaultPolicy()
+        self.log_lock = threading.Lock()
+        self.log_file = open(args.request_log, 'a', encoding='utf-8') \
+            if args.request_log else None
+        self.uploads_lock = threading.Lock()
+        # upload_id -> {bucket, key, initiated, access_key}
+        self.uploads = {}
+
+    def log_request_line(self, rec):
+        if not self.log_file:
+            return
+        line = json.dumps(rec, ensure_ascii=False, separators=(',', ':'))
+        with self.log_lock:
+            self.log_file.write(line + '\n')
+            self.log_file.flush()
+
+    # -- s3rver's on-disk layout (lib/stores/filesystem.js) ------------------
+    def uploads_dir(self, bucket):
+        return os.path.join(self.data_dir, bucket, '._S3rver_uploads')
+
+    def upload_path(self, bucket, upload_id):
+        if not re.fullmatch(r'[0-9A-Za-z_-]{1,128}', upload_id or ''):
+            return None
+        return os.path.join(self.uploads_dir(bucket), upload_id)
+
+    def upload_key(self, bucket, upload_id):
+        p = self.upload_path(bucket, upload_id)
+        if p is None:
+            return None
+        try:
+            with open(os.path.join(p, 'key'), encoding='utf-8') as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def bucket_exists(self, bucket):
+        return bool(bucket) and '/' not in bucket and bucket not in ('.', '..') \
+            and os.path.isdir(os.path.join(self.data_dir, bucket))
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    server_version = 'AmazonS3'
+    sys_version = ''
+    timeout = 300
+
+    # Do not send "100 Continue" before the request is authenticated.
+    def handle_expect_100(self):
+        self._expect_100 = True
+        return True
+
+    def log_message(self, fmt, *args):  # quiet; the JSON log is the record
+        pass
+
+    def setup(self):
+        super().setup()
+        self._backend_conn = None
+        self._backend_used = 0.0
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            if self._backend_conn is not None:
+                self._backend_conn.close()
+
+    def do_GET(self):
+        self._serve()
+
+    do_PUT = do_POST = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+
+    # ---------------------------------------------------------------------
+    def _serve(self):
+        self._expect_100 = getattr(self, '_expect_100', False)
+        self._body_consumed = False
+        t0 = time.time()
+        target = self.path
+        if target.startswith('http://') or target.startswith('https://'):
+            target = '/' + target.split('/', 3)[3] if target.count('/') >= 3 else '/'
+        raw_path, _, raw_query = target.partition('?')
+        headers = {}
+        for k, v in self.headers.items():
+            headers.setdefault(k.lower(), []).append(v)
+        hflat = {k: ','.join(v) for k, v in headers.items()}
+        r = RequestInfo(self.command, raw_path, raw_query, hflat)
+        r.header_lists = headers
+        status = None
+        self._responded = False
+        try:
+            try:
+                status = self._handle(r)
+            except S3Err as e:
+                r.error = e.code
+                status = e.status
+                if self._responded:         # too late for an error document
+                    self.close_connection = True
+                else:
+                    self._send_error(r, e)
+        except (BrokenPipeError, ConnectionResetError, socket.timeout) as e:
+            r.error = r.error or ('client: ' + type(e).__name__)
+            self.close_connection = True
+            self._drop_backend()
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            r.error = 'InternalError'
+            self.close_connection = True
+            self._drop_backend()
+            if not self._responded:
+                status = 500
+                try:
+                    self._send_error(r, S3Err(500, 'InternalError',
+                                              'We encountered an internal error '
+                                              '(in the test front). Please try again.'))
+                except OSError:
+                    pass
+        finally:
+            self._expect_100 = False
+            rec = {
+                'time': datetime.datetime.utcnow().strftime('%Y-%m-%dT%H:%M:%S.%fZ'),
+                'id': r.id, 'method': r.method, 'path': r.raw_path,
+                'query': r.raw_query, 'status': status, 'op': r.op,
+                'bucket': r.bucket, 'key': r.key, 'access_key': r.access_key,
+                'auth': r.auth, 'payload': r.payload,
+                'bytes_in': r.bytes_in, 'bytes_out': r.bytes_out,
+                'error': r.error, 'ms': int((time.time() - t0) * 1000),
+            }
+            if 'range' in hflat:
+                rec['range'] = hflat['range']
+            canon = urllib.parse.quote(urllib.parse.unquote(raw_path), safe='/~')
+            if canon != raw_path:
+                rec['noncanonical_path'] = True
+            self.server.log_request_line(rec)
+
+    def send_response_only(self, code, message=None):
+        if code >= 200:
+            self._responded = True
+        super().send_response_only(code, message)
+
+    def _drop_backend(self):
+        if self._backend_conn is not None:
+            self._backend_conn.close()
+            self._backend_conn = None
+
+    def _content_length(self, r):
+        cl = r.headers.get('content-length')
+        if cl is None:
+            return 0
+        try:
+            n = int(cl)
+            if n < 0:
+                raise ValueError
+            return n
+        except ValueError:
+            raise S3Err(400, 'InvalidArgument', 'Invalid Content-Length',
+                        ArgumentName='Content-Length', ArgumentValue=cl)
+
+    def _handle(self, r):
+        srv = self.server
+        e = srv.fault_policy.before_auth(r)
+        if e is not None:
+            raise e
+        if not r.raw_path.isascii() or not r.raw_query.isascii():
+            raise S3Err(400, 'InvalidURI', "Couldn't parse the specified URI "
+                        '(non-ASCII bytes must be percent-encoded).')
+        if 'transfer-encoding' in r.headers:
+            raise S3Err(501, 'NotImplemented',
+                        'A header you provided implies functionality that is not implemented',
+                        Header='Transfer-Encoding')
+        if r.method in ('PUT', 'POST') and 'content-length' not in r.headers:
+            raise S3Err(411, 'MissingContentLength',
+                        'You must provide the Content-Length HTTP header.')
+        self._length = self._content_length(r)
+        self._authenticate(r)
+
+        # s3rver can't store these keys; checked for signatures only.
+        if r.key is not None and ('//' in r.key or r.key.startswith('/') or any(
+                seg in ('.', '..') for seg in r.key.split('/'))):
+            raise S3Err(501, 'NotImplemented',
+                        "This test server (s3rver 3.7.1 behind a SigV4-checking "
+                        "front) cannot store keys containing '//' or '.'/'..' "
+                        "segments; the request's signature was verified and "
+                        "found valid, nothing was stored or read.")
+
+        upload_id = r.qdict.get('uploadId')
+        if r.op == 'ListMultipartUploads':
+            return self._list_uploads(r)
+        if upload_id is not None and r.op in ('AbortMultipartUpload', 'UploadPart',
+                                              'UploadPartCopy', 'ListParts',
+                                              'CompleteMultipartUpload'):
+            if not srv.bucket_exists(r.bucket):
+                raise S3Err(404, 'NoSuchBucket', 'The specified bucket does not exist',
+                            BucketName=r.bucket)
+            if srv.upload_key(r.bucket, upload_id) != r.key:
+                raise S3Err(404, 'NoSuchUpload',
+                            'The specified upload does not exist. The upload ID may '
+                            'be invalid, or the upload may have been aborted or '
+                            'completed.', UploadId=upload_id)
+            if r.op == 'AbortMultipartUpload':
+                return self._abort_upload(r, upload_id)
+            if r.op == 'ListParts':
+                return self._list_parts(r, upload_id)
+
+        body = self._read_body(r)
+        try:
+            if r.op == 'CompleteMultipartUpload':
+                self._check_complete(r, upload_id, body)
+            e = srv.fault_policy.before_forward(r)
+            if e is not None:
+                raise e
+            return self._forward(r, body)
+        finally:
+            if body is not None and hasattr(body, 'close'):
+                body.close()
+
+    # ---------------------------------------------------------------------
+    # authentication
+    # ---------------------------------------------------------------------
+    def _authenticate(self, r):
+        srv = self.server
+        auth = r.headers.get('authorization')
+        presigned = 'X-Amz-Algorithm' in r.qdict or 'x-amz-algorithm' in r.qlower
+        if auth and presigned:
+            raise S3Err(400, 'InvalidArgument',
+                        'Only one auth mechanism allowed; only the X-Amz-Algorithm '
+                        'query parameter, Signature query string parameter or the '
+                        'Authorization header should be specified',
+                        ArgumentName='Authorization', ArgumentValue=auth)
+        if (auth and re.match(r'^AWS\s', auth)) or (not auth and not presigned and (
+                'Signature' in r.qdict or 'AWSAccessKeyId' in r.qdict)):
+            raise S3Err(403, 'AccessDenied',
+                        'Signature Version 2 is not supported by this test server; '
+                        'sign with AWS4-HMAC-SHA256 (SigV4)')
+        if not auth and not presigned:
+            raise S3Err(403, 'AccessDenied',
+                        'Access Denied (this test server requires SigV4-signed '
+                        'requests; the request carried no Authorization header and '
+                        'no X-Amz-Signature)')
+        now = time.time()
+        if auth:
+            r.auth = 'header'
+            m = re.match(r'^AWS4-HMAC-SHA256\s+(.*)$', auth.strip(), re.S)
+            if not m:
+                raise S3Err(403, 'AccessDenied',
+                            'Unsupported or unparseable Authorization header (only '
+                            'AWS4-HMAC-SHA256 is accepted)')
+            comps = {}
+            for part in m.group(1).split(','):
+                k, eq, v = part.strip().partition('=')
+                if not eq:
+                    raise S3Err(403, 'AccessDenied',
+                                'Unparseable Authorization header component %r' % part)
+                comps[k.strip()] = v.strip()
+            for need in ('Credential', 'SignedHeaders', 'Signature'):
+                if need not in comps:
+                    raise S3Err(400, 'AuthorizationHeaderMalformed',
+                                'The authorization header is malformed; missing %s.' % need)
+            credential = comps['Credential']
+            signed_names = comps['SignedHeaders']
+            signature = comps['Signature']
+            amz_date = r.headers.get('x-amz-date')
+            if amz_date is None and 'date' in r.headers:
+                try:
+                    dt = email.utils.parsedate_to_datetime(r.headers['date'])
+                    amz_date = dt.astimezone(datetime.timezone.utc).strftime(AMZ_DATE)
+                except (TypeError, ValueError):
+                    amz_date = None
+            t = parse_amz_date(amz_date)
+            if t is None:
+                raise S3Err(403, 'AccessDenied',
+                            'AWS authentication requires a valid Date or x-amz-date header')
+            if abs(now - t) > srv.max_skew:
+                raise S3Err(403, 'RequestTimeTooSkewed',
+                            'The difference between the request time and the current '
+                            'time is too large.', RequestTime=amz_date,
+                            ServerTime=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now)),
+                            MaxAllowedSkewMilliseconds=str(srv.max_skew * 1000))
+            payload = r.headers.get('x-amz-content-sha256')
+            if payload is None:
+                raise S3Err(400, 'InvalidRequest',
+                            'Missing required header for this request: x-amz-content-sha256')
+            query_pairs = [(k, v) for _, _, k, v in r.query]
+            token = r.headers.get('x-amz-security-token')
+        else:
+            r.auth = 'presigned'
+            q = r.qdict
+            if q.get('X-Amz-Algorithm') != 'AWS4-HMAC-SHA256':
+                raise S3Err(400, 'AuthorizationQueryParametersError',
+                            'X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"')
+            need = ('X-Amz-Credential', 'X-Amz-Signature', 'X-Amz-Date',
+                    'X-Amz-SignedHeaders', 'X-Amz-Expires')
+            if any(n not in q for n in need):
+                raise S3Err(400, 'AuthorizationQueryParametersError',
+                            'Query-string authentication version 4 requires the '
+                            'X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, '
+                            'X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires '
+                            'parameters.')
+            credential = q['X-Amz-Credential']
+            signed_names = q['X-Amz-SignedHeaders']
+            signature = q['X-Amz-Signature']
+            amz_date = q['X-Amz-Date']
+            t = parse_amz_date(amz_date)
+            if t is None:
+                raise S3Err(400, 'AuthorizationQueryParametersError',
+                            "X-Amz-Date must be in the ISO8601 Long Format "
+                            "\"yyyyMMdd'T'HHmmss'Z'\"")
+            try:
+                expires = int(q['X-Amz-Expires'])
+            except ValueError:
+                expires = -1
+            if expires < 0:
+                raise S3Err(400, 'AuthorizationQueryParametersError',
+                            'X-Amz-Expires should be a number')
+            if expires > 604800:
+                raise S3Err(400, 'AuthorizationQueryParametersError',
+                            'X-Amz-Expires must be less than a week (in seconds); '
+                            'that is, the given X-Amz-Expires must be less than '
+                            '604800 seconds')
+            if now > t + expires:
+                raise S3Err(403, 'AccessDenied', 'Request has expired',
+                            XAmzExpires=str(expires))
+            if t - now > srv.max_skew:
+                raise S3Err(403, 'AccessDenied', 'Request is not valid yet')
+            payload = q.get('X-Amz-Content-Sha256') or \
+                r.headers.get('x-amz-content-sha256') or 'UNSIGNED-PAYLOAD'
+            query_pairs = [(k, v) for _, _, k, v in r.query if k != 'X-Amz-Signature']
+            token = q.get('X-Amz-Security-Token')
+
+        scope = credential.split('/')
+        if len(scope) != 5 or scope[4] != 'aws4_request':
+            raise S3Err(400, 'AuthorizationHeaderMalformed' if auth else
+                        'AuthorizationQueryParametersError',
+                        'The credential is malformed; expecting '
+                        '"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".')
+        access_key, sdate, region, service, _ = scope
+        r.access_key = access_key
+        if access_key not in srv.creds:
+            raise S3Err(403, 'InvalidAccessKeyId',
+                        'The AWS Access Key Id you provided does not exist in our records.',
+                        AWSAccessKeyId=access_key)
+        secret, want_token = srv.creds[access_key]
+        if want_token is None and token is not None:
+            raise S3Err(400, 'InvalidToken',
+                        'The provided token is malformed or otherwise invalid '
+                        '(this access key takes no session token).')
+        if want_token is not None and token is None:
+            raise S3Err(403, 'InvalidAccessKeyId',
+                        'The AWS Access Key Id you provided does not exist in our '
+                        'records (temporary credentials need X-Amz-Security-Token).',
+                        AWSAccessKeyId=access_key)
+        if want_token is not None and not hmac.compare_digest(token, want_token):
+            raise S3Err(400, 'InvalidToken',
+                        'The provided token is malformed or otherwise invalid.')
+        if sdate != amz_date[:8]:
+            raise S3Err(400, 'AuthorizationHeaderMalformed' if auth else
+                        'AuthorizationQueryParametersError',
+                        'Invalid credential date "%s". This date is not the same as '
+                        'X-Amz-Date: "%s".' % (sdate, amz_date[:8]))
+        if region != srv.region:
+            raise S3Err(400, 'AuthorizationHeaderMalformed' if auth else
+                        'AuthorizationQueryParametersError',
+                        "The authorization header is malformed; the region '%s' is "
+                        "wrong; expecting '%s'" % (region, srv.region),
+                        Region=srv.region)
+        if service != 's3':
+            raise S3Err(400, 'AuthorizationHeaderMalformed' if auth else
+                        'AuthorizationQueryParametersError',
+                        "The authorization header is malformed; incorrect service "
+                        "'%s'. This endpoint belongs to 's3'." % service)
+
+        names = [n for n in signed_names.split(';')]
+        if 'host' not in names:
+            raise S3Err(400, 'AuthorizationHeaderMalformed' if auth else
+                        'AuthorizationQueryParametersError',
+                        "The 'host' header must be signed (SignedHeaders=%s)" % signed_names)
+        signed = []
+        for n in names:
+            if n not in r.header_lists:
+                raise S3Err(403, 'AccessDenied',
+                            'There were headers present in the SignedHeaders list '
+                            'which were not in the request: %s' % n)
+            # http.server decoded the bytes as latin-1; S3 signs the UTF-8 bytes
+            signed.append((n, [v.encode('latin-1', 'replace').decode('utf-8', 'replace')
+                               for v in r.header_lists[n]]))
+        unsigned_amz = sorted(h for h in r.header_lists
+                              if h.startswith('x-amz-') and h not in names)
+        if unsigned_amz:
+            raise S3Err(403, 'AccessDenied',
+                        'There were headers present in the request which were not '
+                        'signed', HeadersNotSigned=', '.join(unsigned_amz))
+        if not (HEX64.match(payload) or payload in (
+                'UNSIGNED-PAYLOAD', 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD',
+                'STREAMING-UNSIGNED-PAYLOAD-TRAILER',
+                'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER')):
+            raise S3Err(400, 'InvalidArgument',
+                        'x-amz-content-sha256 must be UNSIGNED-PAYLOAD, '
+                        'STREAMING-AWS4-HMAC-SHA256-PAYLOAD, or a valid sha256 value.',
+                        ArgumentName='x-amz-content-sha256', ArgumentValue=payload)
+        r.payload = payload if not HEX64.match(payload) else 'sha256'
+
+        calc, canonical, sts = compute_signature(
+            secret, access_key, token, region, service, amz_date, r.method,
+            r.raw_path, query_pairs, signed, payload)
+        if not hmac.compare_digest(calc, signature):
+            raise S3Err(403, 'SignatureDoesNotMatch',
+                        'The request signature we calculated does not match the '
+                        'signature you provided. Check your key and signing method.',
+                        AWSAccessKeyId=access_key, StringToSign=sts,
+                        SignatureProvided=signature, CanonicalRequest=canonical)
+        if payload.startswith('STREAMING-'):
+            raise S3Err(501, 'NotImplemented',
+                        'This test server does not implement aws-chunked payloads '
+                        '(%s); send a hex SHA-256 or UNSIGNED-PAYLOAD' % payload,
+                        Header='x-amz-content-sha256')
+        r.payload_hash = payload
+
+    # ---------------------------------------------------------------------
+    # bodies
+    # ---------------------------------------------------------------------
+    def _continue(self):
+        if self._expect_100:
+            self._expect_100 = False
+            self.wfile.write(b'HTTP/1.1 100 Continue\r\n\r\n')
+
+    def _read_body(self, r):
+        """None (empty), a spooled verified file, or 'stream' (forward as read)."""
+        n = self._length
+        if n == 0:
+            self._body_consumed = True
+            if HEX64.match(r.payload_hash) and r.payload_hash.lower() != EMPTY_SHA256:
+                raise S3Err(400, 'XAmzContentSHA256Mismatch',
+                            "The provided 'x-amz-content-sha256' header does not match "
+                            "what was computed.",
+                            ClientComputedContentSHA256=r.payload_hash,
+                            S3ComputedContentSHA256=EMPTY_SHA256)
+            return None
+        if not HEX64.match(r.payload_hash):
+            if r.op != 'CompleteMultipartUpload':
+                return 'stream'
+            if n > 4 * 1024 * 1024:
+                raise S3Err(400, 'MalformedXML',
+                            'The XML you provided was too large')
+        self._continue()
+        if not HEX64.match(r.payload_hash):   # small unsigned XML body
+            data = self.rfile.read(n)
+            if len(data) != n:
+                raise ConnectionResetError('client closed mid-body')
+            r.bytes_in += n
+            self._body_consumed = True
+            return io.BytesIO(data)
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY,
+                                              dir=self.server.spool_dir)
+        h = hashlib.sha256()
+        left = n
+        try:
+            while left:
+                chunk = self.rfile.read(min(IO_CHUNK, left))
+                if not chunk:
+                    raise ConnectionResetError('client closed mid-body')
+                h.update(chunk)
+                spool.write(chunk)
+                left -= len(chunk)
+                r.bytes_in += len(chunk)
+        except BaseException:
+            spool.close()
+            raise
+        self._body_consumed = True
+        got = h.hexdigest()
+        if got != r.payload_hash.lower():
+            spool.close()
+            raise S3Err(400, 'XAmzContentSHA256Mismatch',
+                        "The provided 'x-amz-content-sha256' header does not match "
+                        "what was computed.",
+                        ClientComputedContentSHA256=r.payload_hash,
+                        S3ComputedContentSHA256=got)
+        spool.seek(0)
+        return spool
+
+    # ---------------------------------------------------------------------
+    # multipart uploads (what s3rver lacks)
+    # ---------------------------------------------------------------------
+    def _abort_upload(self, r, upload_id):
+        srv = self.server
+        self._drain()
+        p = srv.upload_path(r.bucket, upload_id)
+        shutil.rmtree(p, ignore_errors=True)
+        with srv.uploads_lock:
+            srv.uploads.pop(upload_id, None)
+        self._send_simple(r, 204, b'', {})
+        return 204
+
+    def _list_uploads(self, r):
+        srv = self.server
+        self._drain()
+        if not srv.bucket_exists(r.bucket):
+            raise S3Err(404, 'NoSuchBucket', 'The specified bucket does not exist',
+                        BucketName=r.bucket)
+        q = r.qdict
+        prefix = q.get('prefix', '')
+        delimiter = q.get('delimiter', '')
+        key_marker = q.get('key-marker', '')
+        id_marker = q.get('upload-id-marker', '')
+        enc = q.get('encoding-type')
+        try:
+            max_uploads = max(0, min(1000, int(q.get('max-uploads', '1000'))))
+        except ValueError:
+            raise S3Err(400, 'InvalidArgument', 'max-uploads must be an integer',
+                        ArgumentName='max-uploads', ArgumentValue=q.get('max-uploads'))
+        udir = srv.uploads_dir(r.bucket)
+        entries = []
+        try:
+            names = os.listdir(udir)
+        except OSError:
+            names = []
+        for uid in names:
+            key = srv.upload_key(r.bucket, uid)
+            if key is None:
+                continue
+            with srv.uploads_lock:
+                info = srv.uploads.get(uid)
+            if info:
+                initiated = info['initiated']
+            else:
+                initiated = os.stat(os.path.join(udir, uid, 'key')).st_mtime
+            entries.append((key, initiated, uid))
+        entries.sort()
+        ename = (lambda s: urllib.parse.quote(s, safe='/')) if enc == 'url' else (lambda s: s)
+        uploads, prefixes, truncated = [], [], False
+        last_key = last_id = ''
+        for key, initiated, uid in entries:
+            if not key.startswith(prefix):
+                continue
+            if key_marker:
+                if key < key_marker or (key == key_marker and (
+                        not id_marker or uid <= id_marker)):
+                    continue
+            if delimiter:
+                i = key.find(delimiter, len(prefix))
+                if i >= 0:
+                    cp = key[:i + len(delimiter)]
+                    if cp not in prefixes:
+                        if len(uploads) + len(prefixes) >= max_uploads:
+                            truncated = True
+                            break
+                        prefixes.append(cp)
+                        last_key, last_id = key, uid
+                    continue
+            if len(uploads) + len(prefixes) >= max_uploads:
+                truncated = True
+                break
+            uploads.append((key, initiated, uid))
+            last_key, last_id = key, uid
+        x = ['<?xml version="1.0" encoding="UTF-8"?>\n',
+             '<ListMultipartUploadsResult xmlns="%s">' % S3_NS,
+             '<Bucket>%s</Bucket>' % xml_escape(r.bucket),
+             '<KeyMarker>%s</KeyMarker>' % xml_escape(ename(key_marker)),
+             '<UploadIdMarker>%s</UploadIdMarker>' % xml_escape(id_marker)]
+        if truncated:
+            x.append('<NextKeyMarker>%s</NextKeyMarker>' % xml_escape(ename(last_key)))
+            x.append('<NextUploadIdMarker>%s</NextUploadIdMarker>' % xml_escape(last_id))
+        if enc == 'url':
+            x.append('<EncodingType>url</EncodingType>')
+        x.append('<Prefix>%s</Prefix>' % xml_escape(ename(prefix)))
+        if delimiter:
+            x.append('<Delimiter>%s</Delimiter>' % xml_escape(ename(delimiter)))
+        x.append('<MaxUploads>%d</MaxUploads>' % max_uploads)
+        x.append('<IsTruncated>%s</IsTruncated>' % ('true' if truncated else 'false'))
+        owner = '<ID>123456789000</ID><DisplayName>S3rver</DisplayName>'
+        for key, initiated, uid in uploads:
+            ts = iso_ms(initiated)
+            x.append('<Upload><Key>%s</Key><UploadId>%s</UploadId>'
+                     '<Initiator>%s</Initiator><Owner>%s</Owner>'
+                     '<StorageClass>STANDARD</StorageClass>'
+                     '<Initiated>%s</Initiated></Upload>'
+                     % (xml_escape(ename(key)), uid, owner, owner, ts))
+        for cp in prefixes:
+            x.append('<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>'
+                     % xml_escape(ename(cp)))
+        x.append('</ListMultipartUploadsResult>')
+        body = ''.join(x).encode('utf-8')
+        self._send_simple(r, 200, body, {'Content-Type': 'application/xml'})
+        return 200
+
+    def _list_parts(self, r, upload_id):
+        srv = self.server
+        self._drain()
+        q = r.qdict
+        try:
+            marker = int(q.get('part-number-marker', '0') or 0)
+            max_parts = max(0, min(1000, int(q.get('max-parts', '1000'))))
+        except ValueError:
+            raise S3Err(400, 'InvalidArgument',
+                        'part-number-marker and max-parts must be integers')
+        udir = srv.upload_path(r.bucket, upload_id)
+        parts = []
+        for name in os.listdir(udir):
+            if not name.isdigit() or int(name) <= marker:
+                continue
+            try:
+                with open(os.path.join(udir, name + '.md5'), encoding='ascii') as f:
+                    md5 = f.read().strip()
+                st = os.stat(os.path.join(udir, name))
+            except OSError:
+                continue        # still being written
+            parts.append((int(name), md5, st.st_size, st.st_mtime))
+        parts.sort()
+        truncated = len(parts) > max_parts
+        parts = parts[:max_parts]
+        enc = q.get('encoding-type')
+        key = urllib.parse.quote(r.key, safe='/') if enc == 'url' else r.key
+        owner = '<ID>123456789000</ID><DisplayName>S3rver</DisplayName>'
+        x = ['<?xml version="1.0" encoding="UTF-8"?>\n',
+             '<ListPartsResult xmlns="%s">' % S3_NS,
+             '<Bucket>%s</Bucket><Key>%s</Key><UploadId>%s</UploadId>'
+             % (xml_escape(r.bucket), xml_escape(key), upload_id),
+             '<Initiator>%s</Initiator><Owner>%s</Owner>' % (owner, owner),
+             '<StorageClass>STANDARD</StorageClass>',
+             '<PartNumberMarker>%d</PartNumberMarker>' % marker,
+             '<NextPartNumberMarker>%d</NextPartNumberMarker>'
+             % (parts[-1][0] if parts else 0),
+             '<MaxParts>%d</MaxParts>' % max_parts,
+             '<IsTruncated>%s</IsTruncated>' % ('true' if truncated else 'false')]
+        if enc == 'url':
+            x.append('<EncodingType>url</EncodingType>')
+        for n, md5, size, mtime in parts:
+            x.append('<Part><PartNumber>%d</PartNumber><LastModified>%s</LastModified>'
+                     '<ETag>&quot;%s&quot;</ETag><Size>%d</Size></Part>'
+                     % (n, iso_ms(mtime), md5, size))
+        x.append('</ListPartsResult>')
+        self._send_simple(r, 200, ''.join(x).encode('utf-8'),
+                          {'Content-Type': 'application/xml'})
+        return 200
+
+    def _check_complete(self, r, upload_id, body):
+        """S3's checks s3rver skips: parts exist, ETags match, order, sizes."""
+        data = b''
+        if body is not None and body != 'stream':
+            data = body.read()
+            body.seek(0)
+        try:
+            root = ET.fromstring(data)
+        except ET.ParseError:
+            raise S3Err(400, 'MalformedXML',
+                        'The XML you provided was not well-formed or did not '
+                        'validate against our published schema')
+
+        def local(tag):
+            return tag.rsplit('}', 1)[-1]
+        if local(root.tag) != 'CompleteMultipartUpload':
+            raise S3Err(400, 'MalformedXML',
+                        'The XML you provided was not well-formed or did not '
+                        'validate against our published schema')
+        parts = []
+        for p in root:
+            if local(p.tag) != 'Part':
+                continue
+            num = etag = None
+            for c in p:
+                if local(c.tag) == 'PartNumber':
+                    num = (c.text or '').strip()
+                elif local(c.tag) == 'ETag':
+                    etag = (c.text or '').strip().replace('"', '')
+            if num is None or etag is None or not num.isdigit():
+                raise S3Err(400, 'MalformedXML',
+                            'The XML you provided was not well-formed or did not '
+                            'validate against our published schema')
+            parts.append((int(num), etag))
+        if not parts:
+            raise S3Err(400, 'MalformedXML',
+                        'The XML you provided was not well-formed or did not '
+                        'validate against our published schema')
+        nums = [n for n, _ in parts]
+        if nums != sorted(set(nums)):
+            raise S3Err(400, 'InvalidPartOrder',
+                        'The list of parts was not in ascending order. The parts '
+                        'list must be specified in order by part number.',
+                        UploadId=upload_id)
+        udir = self.server.upload_path(r.bucket, upload_id)
+        for i, (n, etag) in enumerate(parts):
+            pp = os.path.join(udir, str(n))
+            try:
+                with open(pp + '.md5', encoding='ascii') as f:
+                    md5 = f.read().strip()
+                size = os.path.getsize(pp)
+            except OSError:
+                md5, size = None, None
+            if md5 is None or md5 != etag.lower():
+                raise S3Err(400, 'InvalidPart',
+                            'One or more of the specified parts could not be found. '
+                            'The part may not have been uploaded, or the specified '
+                            'entity tag may not match the part\'s entity tag.',
+                            UploadId=upload_id, PartNumber=str(n), ETag=etag)
+            if i < len(parts) - 1 and size < MIN_PART_SIZE:
+                raise S3Err(400, 'EntityTooSmall',
+                            'Your proposed upload is smaller than the minimum '
+                            'allowed size', UploadId=upload_id, PartNumber=str(n),
+                            ProposedSize=str(size), MinSizeAllowed=str(MIN_PART_SIZE))
+
+    # ---------------------------------------------------------------------
+    # forwarding
+    # ---------------------------------------------------------------------
+    def _backend(self, fresh=False):
+        c = self._backend_conn
+        if c is not None and (fresh or time.time() - self._backend_used > BACKEND_IDLE_REUSE):
+            c.close()
+            c = None
+        if c is None:
+            host, port = self.server.backend
+            c = http.client.HTTPConnection(host, port, timeout=300)
+            self._backend_conn = c
+        return c
+
+    def _forward(self, r, body):
+        # query without the presigned auth parameters
+        q = '&'.join(piece for piece in r.raw_query.split('&')
+                     if piece and urllib.parse.unquote_plus(
+                         piece.partition('=')[0]).lower() not in PRESIGN_AUTH_PARAMS)
+        target = r.raw_path + ('?' + q if q else '')
+        fwd = []
+        for name, values in r.header_lists.items():
+            if name in HOP_BY_HOP or name in ('authorization', 'host', 'content-length',
+                                              'x-amz-security-token', 'x-amz-date',
+                                              'x-amz-content-sha256'):
+                continue
+            for v in values:
+                fwd.append((name, v))
+        host, port = self.server.backend
+        amz_date = time.strftime(AMZ_DATE, time.gmtime())
+        fwd += [
+            ('Host', '%s:%d' % (host, port)),
+            ('x-amz-date', amz_date),
+            ('x-amz-content-sha256', 'UNSIGNED-PAYLOAD'),
+            ('Authorization', 'AWS4-HMAC-SHA256 Credential=%s/%s/%s/s3/aws4_request, '
+             'SignedHeaders=host;x-amz-date, Signature=%s'
+             % (BACKEND_ACCESS_KEY, amz_date[:8], self.server.region, '0' * 64)),
+        ]
+        length = self._length if body is not None else 0
+        if r.method in ('PUT', 'POST') or length:
+            fwd.append(('Content-Length', str(length)))
+
+        replayable = body != 'stream'
+        for attempt in (0, 1):
+            conn = self._backend(fresh=attempt > 0)
+            try:
+                conn.putrequest(r.method, target, skip_host=True,
+                                skip_accept_encoding=True)
+                for k, v in fwd:
+                    conn.putheader(k, v)
+                conn.endheaders()
+                if body == 'stream':
+                    self._continue()
+                    left = length
+                    while left:
+                        chunk = self.rfile.read(min(IO_CHUNK, left))
+                        if not chunk:
+                            raise ConnectionResetError('client closed mid-body')
+                        conn.send(chunk)
+                        left -= len(chunk)
+                        r.bytes_in += len(chunk)
+                    self._body_consumed = True
+                elif body is not None:
+                    body.seek(0)
+                    while True:
+                        chunk = body.read(IO_CHUNK)
+                        if not chunk:
+                            break
+                        conn.send(chunk)
+                resp = conn.getresponse()
+                break
+            except ConnectionResetError as e:
+                if 'client closed' in str(e):
+                    raise
+                conn.close()
+                self._backend_conn = None
+                if attempt or not replayable:
+                    raise S3Err(503, 'ServiceUnavailable',
+                                'backend connection failed: %s' % e)
+            except (http.client.HTTPException, OSError) as e:
+                conn.close()
+                self._backend_conn = None
+                if attempt or not replayable:
+                    raise S3Err(503, 'ServiceUnavailable',
+                                'backend connection failed: %s' % e)
+        return self._relay(r, resp)
+
+    def _relay(self, r, resp):
+        status = resp.status
+        head_only = r.method == 'HEAD' or status in (204, 304) or 100 <= status < 200
+        srv = self.server
+        # remember uploads we see being created/completed
+        capture = (r.op == 'CreateMultipartUpload' and status == 200) or status >= 400
+        length = resp.getheader('Content-Length')
+        self.send_response_only(status, resp.reason)
+        for k, v in resp.getheaders():
+            lk = k.lower()
+            if lk in HOP_BY_HOP or lk in ('content-length', 'date', 'server'):
+                continue
+            self.send_header(k, v)
+        self.send_header('Date', self.date_time_string())
+        self.send_header('Server', 'AmazonS3')
+        chunked = False
+        if head_only:
+            if length is not None:
+                self.send_header('Content-Length', length)
+        elif length is not None:
+            self.send_header('Content-Length', length)
+        else:
+            self.send_header('Transfer-Encoding', 'chunked')
+            chunked = True
+        if not self._body_consumed:
+            self.send_header('Connection', 'close')
+            self.close_connection = True
+        self.end_headers()
+        captured = b''
+        if not head_only:
+            while True:
+                chunk = resp.read(IO_CHUNK)
+                if not chunk:
+                    break
+                if capture and len(captured) < 65536:
+                    captured += chunk
+                if chunked:
+                    self.wfile.write(b'%x\r\n' % len(chunk) + chunk + b'\r\n')
+                else:
+                    self.wfile.write(chunk)
+                r.bytes_out += len(chunk)
+            if chunked:
+                self.wfile.write(b'0\r\n\r\n')
+        else:
+            resp.read()
+        self._backend_used = time.time()
+        if resp.will_close:
+            self._backend_conn.close()
+            self._backend_conn = None
+        if capture and status == 200:
+            m = re.search(rb'<UploadId>([^<]+)</UploadId>', captured)
+            if m:
+                with srv.uploads_lock:
+                    srv.uploads[m.group(1).decode()] = {
+                        'bucket': r.bucket, 'key': r.key,
+                        'initiated': time.time(), 'access_key': r.access_key}
+        if r.op == 'CompleteMultipartUpload' and status == 200:
+            with srv.uploads_lock:
+                srv.uploads.pop(r.qdict.get('uploadId'), None)
+        if status >= 400:
+            m = re.search(rb'<Code>([^<]+)</Code>', captured)
+            r.error = (m.group(1).decode('utf-8', 'replace') if m else
+                       resp.getheader('x-amz-error-code') or str(status))
+        srv.fault_policy.after_response(r, status)
+        return status
+
+    # ---------------------------------------------------------------------
+    # answers made here
+    # ---------------------------------------------------------------------
+    def _drain(self):
+        """Read and discard a (small) request body so the connection stays usable."""
+        n = self._length
+        if n == 0:
+            self._body_consumed = True
+            return
+        if n <= 1024 * 1024 and not self._expect_100:
+            while n:
+                chunk = self.rfile.read(min(IO_CHUNK, n))
+                if not chunk:
+                    break
+                n -= len(chunk)
+            self._body_consumed = n == 0
+
+    def _send_simple(self, r, status, body, headers):
+        self.send_response_only(status)
+        self.send_header('Date', self.date_time_string())
+        self.send_header('Server', 'AmazonS3')
+        self.send_header('x-amz-request-id', r.id)
+        self.send_header('x-amz-id-2', binascii.hexlify(r.id.encode()).decode())
+        for k, v in headers.items():
+            self.send_header(k, v)
+        if status != 204:
+            self.send_header('Content-Length', str(len(body)))
+        if not self._body_consumed:
+            self.send_header('Connection', 'close')
+            self.close_connection = True
+        self.end_headers()
+        if r.method != 'HEAD' and status != 204:
+            self.wfile.write(body)
+            r.bytes_out += len(body)
+
+    def _send_error(self, r, e):
+        if not self._body_consumed:
+            self._drain()
+        parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<Error>',
+                 '<Code>%s</Code>' % xml_escape(e.code),
+                 '<Message>%s</Message>' % xml_escape(e.message)]
+        for k, v in e.detail.items():
+            parts.append('<%s>%s</%s>' % (k, xml_escape(str(v)), k))
+        parts.append('<RequestId>%s</RequestId>' % r.id)
+        parts.append('<HostId>%s</HostId></Error>' % binascii.hexlify(r.id.encode()).decode())
+        body = ''.join(parts).encode('utf-8')
+        self._send_simple(r, e.status, body, {'Content-Type': 'application/xml'})
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--listen', default='127.0.0.1')
+    ap.add_argument('--port', type=int, default=0, help='0 = pick a free port')
+    ap.add_argument('--port-file', help='write the port listened on here')
+    ap.add_argument('--backend', required=True, help='s3rver HOST:PORT')
+    ap.add_argument('--backend-dir', required=True, help="s3rver's data directory")
+    ap.add_argument('--credentials', required=True,
+                    help='file: ACCESS_KEY SECRET [SESSION_TOKEN] per line')
+    ap.add_argument('--request-log', help='JSON lines, one per request')
+    ap.add_argument('--region', default='us-east-1')
+    ap.add_argument('--max-skew', type=int, default=900, help='seconds')
+    ap.add_argument('--spool-dir', help='temp dir for bodies being verified')
+    args = ap.parse_args()
+    host, _, port = args.backend.rpartition(':')
+    args.backend = (host or '127.0.0.1', int(port))
+    srv = Front((args.listen, args.port), args)
+    port = srv.server_address[1]
+    if args.port_file:
+        tmp = args.port_file + '.tmp'
+        with open(tmp, 'w') as f:
+            f.write('%d\n' % port)
+        os.replace(tmp, args.port_file)
+    try:
+        srv.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == '__main__':
+    main()
