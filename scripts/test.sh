@@ -14,40 +14,16 @@ quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 
 # --- dependencies ---------------------------------------------------------------
-packages=(
-    # build
-    gcc meson ninja-build pkg-config liblua5.4-dev libcurl4-openssl-dev libssl-dev
-    libmariadb-dev libexpat1-dev libjson-c-dev
-    # tests: real services and reference implementations
+# shellcheck source=scripts/deps.sh
+. "$here/scripts/deps.sh"
+test_packages=(
+    # real services and reference implementations the tests start or consult
     lua5.4 mariadb-server mariadb-client openssl libpam-modules python3 python3-botocore
     python3-boto3 python3-pymysql awscli procps time hyperfine
 )
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" != 0 ]; then
-        echo "test.sh: missing packages: ${missing[*]} (run as root, or apt-get install them)" >&2
-        exit 1
-    fi
-    echo "test.sh: installing ${missing[*]}"
-    # Installing mariadb-server must not start the system's server: tests start their own.
-    policy=/usr/sbin/policy-rc.d
-    created_policy=0
-    if [ ! -e $policy ]; then
-        printf '#!/bin/sh\nexit 101\n' > $policy && chmod +x $policy && created_policy=1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null
-    rc=$?
-    [ $created_policy = 1 ] && rm -f $policy
-    if [ $rc != 0 ]; then
-        echo "test.sh: apt-get install failed" >&2
-        exit 1
-    fi
-fi
+# node and npm (for the S3 test server) may come from elsewhere than Debian
+command -v node >/dev/null && command -v npm >/dev/null || test_packages+=(nodejs npm)
+bq_require_packages "${BQ_BUILD_PACKAGES[@]}" "${test_packages[@]}" || exit 1
 
 # --- build and test ----------------------------------------------------------------
 # run_suite DIR [meson setup args...]
