@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks: bqlua against its peers, measured in the same run, printed as ratios.
 #   scripts/bench.sh start     start-up: bqlua -e '' vs lua5.4 -e '' (and python3 -c 'import boto3')
+#   scripts/bench.sh rows      1e6 rows streamed by conn:rows() vs mariadb --quick (throwaway server)
 #   scripts/bench.sh all       every benchmark below
 # Builds build-bench (release) first unless BQLUA=/path/to/bqlua is given.
 set -euo pipefail
@@ -67,11 +68,64 @@ bench_start() {
     awk -v b="$b" -v l="$l" 'BEGIN { r = b / l; printf "  bqlua / lua5.4 = %.2fx (target <= 4x): %s\n", r, r <= 4 ? "ok" : "OVER TARGET" }'
 }
 
+# rows: streaming a million mixed-type rows from a throwaway MariaDB (plain TCP
+# on 127.0.0.1, no TLS, the same user for both): bqlua's conn:rows() against
+# `mariadb --quick -B -N` to /dev/null; rows/s, the ratio and bqlua's peak RSS.
+bench_rows() {
+    need hyperfine hyperfine
+    local bq; bq=$(bqlua_bin)
+    local out; out=$(mktemp -d /tmp/bqlua-bench-rows.XXXXXX)
+    # shellcheck disable=SC2064
+    trap "bash '$here/scripts/mariadb-test-server.sh' stop '$out/srv' >/dev/null 2>&1 || true; rm -rf '$out'" RETURN
+    bash "$here/scripts/mariadb-test-server.sh" start "$out/srv" >/dev/null 2>&1 ||
+        { echo "bench: cannot start the MariaDB test server" >&2; return 1; }
+    # Read, not sourced (`.` would fire the RETURN trap) nor exported (the
+    # mariadb client itself reads MYSQL_HOST, MYSQL_PWD, ...).
+    local MYSQL_HOST MYSQL_PORT MYSQL_SOCKET MYSQL_DATABASE MYSQL_PW_USER MYSQL_PW_PASSWORD k v
+    while IFS='=' read -r k v; do
+        case "$k" in
+        MYSQL_HOST | MYSQL_PORT | MYSQL_SOCKET | MYSQL_DATABASE | MYSQL_PW_USER | MYSQL_PW_PASSWORD) printf -v "$k" '%s' "$v" ;;
+        esac
+    done < "$out/srv/env"
+    local n=1000000
+    echo "rows: creating table big ($n rows) ..." >&2
+    mariadb -S "$MYSQL_SOCKET" -u root "$MYSQL_DATABASE" <<SQL
+CREATE TABLE big (
+  id BIGINT PRIMARY KEY, i INT, u BIGINT UNSIGNED, d DECIMAL(12,2), s VARCHAR(64),
+  t DATETIME, f DOUBLE, n INT NULL
+) ENGINE=InnoDB;
+INSERT INTO big
+  SELECT seq, seq % 1000, seq * 7, seq / 100, CONCAT('name-', seq, '-', REPEAT('x', seq % 20)),
+         '2024-01-01' + INTERVAL seq SECOND, seq / 3, IF(seq % 5 = 0, NULL, seq)
+  FROM seq_1_to_$n;
+SQL
+    export BQ_BENCH_PASSWORD="$MYSQL_PW_PASSWORD" MYSQL_PWD="$MYSQL_PW_PASSWORD"  # off the command lines
+    local lua="local c = db.connect{host = '$MYSQL_HOST', port = $MYSQL_PORT, user = '$MYSQL_PW_USER', password = os.getenv('BQ_BENCH_PASSWORD'), database = '$MYSQL_DATABASE'} local n = 0 for row in c:rows('SELECT * FROM big') do n = n + 1 end print(n)"
+    local got; got=$("$bq" -e "$lua")
+    [ "$got" = "$n" ] || { echo "bench: bqlua counted '$got' rows, expected $n" >&2; return 1; }
+    local cli="mariadb --quick -B -N -h $MYSQL_HOST -P $MYSQL_PORT -u $MYSQL_PW_USER $MYSQL_DATABASE -e 'SELECT * FROM big' > /dev/null"
+    hyperfine --warmup 1 --runs 7 --export-json "$out/rows.json" \
+        -n bqlua "$bq -e \"$lua\"" -n mariadb "$cli" >/dev/null
+    local b m
+    b=$(median_ms "$out/rows.json" bqlua)
+    m=$(median_ms "$out/rows.json" mariadb)
+    /usr/bin/time -f %M -o "$out/rss" "$bq" -e "$lua" >/dev/null
+    local rss; rss=$(tail -n 1 "$out/rss")
+    echo "rows: SELECT * FROM big ($n rows: BIGINT, INT, BIGINT UNSIGNED, DECIMAL, VARCHAR, DATETIME, DOUBLE, NULLs), median of 7 runs"
+    awk -v b="$b" -v m="$m" -v n="$n" -v rss="$rss" 'BEGIN {
+        printf "  %-40s %8.0f ms  %10.0f rows/s\n", "bqlua conn:rows() loop", b, n / (b / 1000)
+        printf "  %-40s %8.0f ms  %10.0f rows/s\n", "mariadb --quick -B -N > /dev/null", m, n / (m / 1000)
+        printf "  bqlua / mariadb time = %.2fx\n", b / m
+        printf "  bqlua peak RSS = %.1f MiB (target <= 32 MiB): %s\n", rss / 1024, rss <= 32 * 1024 ? "ok" : "OVER TARGET"
+    }'
+}
+
 case "${1:-}" in
 start) bench_start ;;
-all) bench_start ;;
+rows) bench_rows ;;
+all) bench_start; bench_rows ;;
 *)
-    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

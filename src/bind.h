@@ -4,6 +4,7 @@
 #define BQ_BIND_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -12,6 +13,19 @@
 int bq_open_log(lua_State *L);
 int bq_open_task(lua_State *L);
 int bq_open_json(lua_State *L);
+int bq_open_db(lua_State *L);
+int bq_open_rds(lua_State *L);
+int bq_open_s3(lua_State *L);
+
+/* S3 for the loader (bind_s3.c): the process's S3 service, a whole-object
+ * fetch (*data malloc'd; *absent tells NoSuchKey apart), and the sibling
+ * loader for scripts from S3. */
+struct bq_options;
+struct bq_s3;
+struct bq_s3 *bq_s3_service(const struct bq_options *o);
+int bq_s3_fetch(const struct bq_options *o, const char *bucket, const char *key, const char *version_id,
+                char **data, size_t *len, char *errbuf, size_t errlen, bool *absent);
+void bq_s3_install_sibling_loader(void);
 
 /* The null sentinel shared by json and db (json.null == db.null). */
 void bq_push_null(lua_State *L);

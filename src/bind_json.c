@@ -5,10 +5,12 @@
  * and the credentials layer parses the ECS/IMDS JSON with the same library.
  * Objects are encoded with sorted keys, so output is deterministic. */
 #include "bind.h"
+#include "limit.h"
 #include "util.h"
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,6 +96,21 @@ static json_object *new_or_fail(lua_State *L, json_object *o)
 
 static void encode_value(lua_State *L, int idx, int depth, const struct slot *at);
 
+/* The shortest text that reads back as the same double (json-c's default is
+ * 17 digits: 0.1 would come out as 0.10000000000000001), kept a float. */
+static json_object *new_double(lua_State *L, double d)
+{
+    char buf[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+    if (!strpbrk(buf, ".eEn"))
+        strcat(buf, ".0");
+    return new_or_fail(L, json_object_new_double_s(d, buf));
+}
+
 static void encode_table(lua_State *L, int idx, int depth, const struct slot *at)
 {
     if (depth > JSON_MAX_DEPTH)
@@ -170,7 +187,7 @@ static void encode_value(lua_State *L, int idx, int depth, const struct slot *at
         }
         if (!isfinite(lua_tonumber(L, idx)))
             luaL_error(L, "json.encode: cannot encode %s", lua_tostring(L, idx));
-        attach(L, at, new_or_fail(L, json_object_new_double(lua_tonumber(L, idx))));
+        attach(L, at, new_double(L, lua_tonumber(L, idx)));
         return;
     case LUA_TSTRING: {
         size_t len;
@@ -230,9 +247,13 @@ static void push_json(lua_State *L, json_object *o, int depth)
     case json_type_boolean:
         lua_pushboolean(L, json_object_get_boolean(o));
         break;
-    case json_type_double:
-        lua_pushnumber(L, json_object_get_double(o));
+    case json_type_double: {
+        double d = json_object_get_double(o);
+        if (!isfinite(d))   /* json-c takes NaN and Infinity even in strict mode */
+            luaL_error(L, "json.decode: NaN and Infinity are not JSON numbers");
+        lua_pushnumber(L, d);
         break;
+    }
     case json_type_int: {
         int64_t v = json_object_get_int64(o);
         uint64_t u = json_object_get_uint64(o);
@@ -266,22 +287,52 @@ static void push_json(lua_State *L, json_object *o, int depth)
     }
 }
 
+/* json-c builds its tree with malloc, outside the Lua heap cap: refuse a
+ * document whose tree would not fit in what the cap leaves (about 96 bytes a
+ * value), so that the cap still bounds the process. */
+static void check_tree_size(lua_State *L, const char *s, size_t len)
+{
+    size_t values = 1;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == ',' || c == '[' || c == '{') {
+            values++;
+        }
+    }
+    uint64_t need = (uint64_t)values * 96 + len;
+    uint64_t cap = bq_limits_memory_cap(), used = bq_limits_memory_used();
+    if (used + need > cap)
+        luaL_error(L, "json.decode: the document needs about %d MiB, more than the memory limit leaves",
+                   (int)(need >> 20) + 1);
+}
+
 static int l_json_decode(lua_State *L)
 {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
-    if (len > INT32_MAX)
+    if (len >= INT32_MAX)
         return luaL_argerror(L, 1, "text too long");
+    check_tree_size(L, s, len);
     struct box *b = push_box(L);
     json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
     if (!tok)
         return luaL_error(L, "json.decode: out of memory");
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    b->root = json_tokener_parse_ex(tok, s, (int)len);
+    /* Lua strings end in a NUL: passing it lets json-c finish a top-level
+     * number ("1"), which it would otherwise wait to see continue. */
+    b->root = json_tokener_parse_ex(tok, s, (int)len + 1);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
     json_tokener_free(tok);
-    if (jerr == json_tokener_continue)
+    if (jerr == json_tokener_continue || (jerr != json_tokener_success && end >= len))
         return luaL_error(L, "json.decode: unexpected end of input");
     if (jerr != json_tokener_success)
         return luaL_error(L, "json.decode: %s at byte %d", json_tokener_error_desc(jerr), (int)end + 1);

@@ -21,6 +21,7 @@ static struct {
     size_t used;
     uint64_t cap;
     bool refused_pending;     /* last growth was refused; Lua may retry it after a GC */
+    bool recheck;             /* the main thread's hook was armed at 1 to settle a refusal */
     bool refused_final;
     const void *refused_ptr;
     size_t refused_osize, refused_nsize;
@@ -45,12 +46,20 @@ static const char budget_sentinel = 'B';
 
 /* --- allocator ------------------------------------------------------------ */
 
+static void hook(lua_State *L, lua_Debug *ar);
+
 static void trip_memory(void)
 {
+    /* Headroom for unwinding and closing handles, once: a script that keeps
+     * catching memory errors must not earn a megabyte per refusal. */
+    if (!lim.refused_final)
+        lim.cap += 1u << 20;
     lim.refused_final = true;
     bq_cancel_set(BQ_CANCEL_MEMORY);
-    /* Headroom for unwinding and closing handles; the script itself is done. */
-    lim.cap += 1u << 20;
+    /* The script is done: stop it at its next instruction, not 1000 later
+     * (lua_sethook is safe to call at any point, as from a signal handler). */
+    if (lim.main)
+        lua_sethook(lim.main, hook, LUA_MASKCOUNT, 1);
 }
 
 void *bq_limits_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
@@ -79,6 +88,13 @@ void *bq_limits_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
             lim.refused_ptr = ptr;
             lim.refused_osize = osize;
             lim.refused_nsize = nsize;
+            /* lauxlib's buffers call the allocator directly and never retry:
+             * if the refusal still stands at the next instruction, it is
+             * final (see hook), even when no other allocation follows. */
+            if (lim.main) {
+                lim.recheck = true;
+                lua_sethook(lim.main, hook, LUA_MASKCOUNT, 1);
+            }
         }
         return NULL;
     }
@@ -98,6 +114,16 @@ bool bq_limits_memory_refused(void) { return lim.refused_final || lim.refused_pe
 static void hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
+    if (lim.refused_pending) {
+        /* An instruction runs: a retry would have come already. */
+        lim.refused_pending = false;
+        trip_memory();
+    }
+    if (lim.recheck) {
+        lim.recheck = false;
+        if (!bq_cancelled() && lim.budget != 0)   /* the retry succeeded: back to normal */
+            lua_sethook(lim.main, hook, LUA_MASKCOUNT, HOOK_COUNT);
+    }
     if (bq_cancelled()) {
         /* Stay armed: fire at every instruction of this thread and of the
          * main thread, so nothing between here and the host catches it for long. */
@@ -108,6 +134,8 @@ static void hook(lua_State *L, lua_Debug *ar)
     }
     if (lim.budget >= 0 && lim.budget-- == 0) {
         lim.budget = 0;
+        /* Stay armed, so a pcall loop in the code cannot outlive its budget. */
+        lua_sethook(L, hook, LUA_MASKCOUNT, 1);
         lua_pushlightuserdata(L, (void *)&budget_sentinel);
         lua_error(L);
     }
@@ -121,6 +149,11 @@ void bq_limits_attach(lua_State *L)
 
 int bq_limits_raise(lua_State *L)
 {
+    /* Armed at every instruction from now on, so a pcall around os.exit or
+     * task.sleep does not buy the script another 1000 instructions. */
+    lua_sethook(L, hook, LUA_MASKCOUNT, 1);
+    if (lim.main && lim.main != L)
+        lua_sethook(lim.main, hook, LUA_MASKCOUNT, 1);
     lua_pushlightuserdata(L, (void *)&limit_sentinel);
     return lua_error(L);
 }
@@ -148,6 +181,8 @@ int bq_limits_exit_code(void) { return lim.exit_code; }
 void bq_limits_set_budget(long instructions)
 {
     lim.budget = instructions > 0 ? instructions / HOOK_COUNT + 1 : -1;
+    if (lim.main && !bq_cancelled())     /* an exhausted budget armed it at 1 */
+        lua_sethook(lim.main, hook, LUA_MASKCOUNT, HOOK_COUNT);
 }
 
 bool bq_limits_budget_exhausted(void) { return lim.budget == 0; }

@@ -1,4 +1,5 @@
 #include "loader.h"
+#include "bind.h"
 #include "limit.h"
 #include "log.h"
 #include "util.h"
@@ -23,7 +24,13 @@ void bq_loader_describe(const struct bq_options *o, struct bq_host *host)
     case BQ_SCRIPT_STDIN:
         host->script_name = "-";
         break;
-    case BQ_SCRIPT_S3:
+    case BQ_SCRIPT_S3: {
+        /* the BUCKET KEY form names it as s3://BUCKET/KEY too */
+        static char uri[1200];
+        snprintf(uri, sizeof uri, "s3://%s/%s", o->s3_bucket, o->s3_key);
+        host->script_name = uri;
+        break;
+    }
     case BQ_SCRIPT_FILE:
         host->script_name = o->script;
         break;
@@ -113,12 +120,27 @@ int bq_loader_load(lua_State *L, const struct bq_options *o)
 {
     const char *name = o->kind == BQ_SCRIPT_CODE ? "(command line)"
                      : o->kind == BQ_SCRIPT_STDIN ? "stdin" : o->script;
-    if (o->kind == BQ_SCRIPT_S3)
-        return load_failed(name, "S3 support is not built yet");
-
     struct reader r = { .first = true };
     char chunkname[PATH_MAX + 2];
-    if (o->kind == BQ_SCRIPT_CODE) {
+    char *s3data = NULL;                  /* a script fetched from S3 */
+    if (o->kind == BQ_SCRIPT_S3) {
+        char why[600];
+        size_t len;
+        snprintf(chunkname, sizeof chunkname, "@s3://%s/%s", o->s3_bucket, o->s3_key);
+        name = chunkname + 1;
+        if (bq_s3_fetch(o, o->s3_bucket, o->s3_key, o->s3_version_id, &s3data, &len, why, sizeof why,
+                        NULL) < 0)
+            return load_failed(name, why);
+        r.mem = s3data;
+        r.memlen = len;
+        if (len && s3data[0] == '#') {    /* a shebang: keep the line count, as for files */
+            const char *nl = memchr(s3data, '\n', len);
+            r.mem = nl ? nl : s3data + len;
+            r.memlen = nl ? len - (size_t)(nl - s3data) : 0;
+        }
+        r.first = false;
+        bq_s3_install_sibling_loader();
+    } else if (o->kind == BQ_SCRIPT_CODE) {
         r.mem = o->script;
         r.memlen = strlen(o->script);
         r.first = false;
@@ -143,8 +165,11 @@ int bq_loader_load(lua_State *L, const struct bq_options *o)
             if (r.f && r.f != stdin)
                 fclose(r.f);
             EVP_MD_CTX_free(r.sha);
+            free(s3data);
             return load_failed(name, "cannot compute SHA-256");
         }
+        if (s3data && r.mem != s3data)   /* the shebang line skipped above still counts */
+            EVP_DigestUpdate(r.sha, s3data, (size_t)(r.mem - s3data));
     }
 
     int st = lua_load(L, read_chunk, &r, chunkname, "t");
@@ -164,6 +189,7 @@ int bq_loader_load(lua_State *L, const struct bq_options *o)
             rc = 3;
         }
     }
+    free(s3data);                         /* lua_load and the hash are done with it */
     bool read_error = r.f && ferror(r.f);
     if (r.f && r.f != stdin)
         fclose(r.f);

@@ -1,6 +1,7 @@
 /* bqlua: runs a Lua 5.4 task in a sandbox (SPEC §1: command line and exit codes). */
 #include "cli.h"
 #include "curl_lazy.h"
+#include "http.h"
 #include "limit.h"
 #include "loader.h"
 #include "log.h"
@@ -195,6 +196,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     bq_log_configure(o.log_format, o.log_level, 2);
     bq_limits_init(o.memory_limit, o.timeout);
+    bq_http_set_default_ca_bundle(o.ca_bundle);   /* a copy; curl is not started here */
 
     struct bq_host host = { .opts = &o };
     bq_loader_describe(&o, &host);

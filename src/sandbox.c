@@ -50,6 +50,9 @@ static const luaL_Reg bindings[] = {
     { "log", bq_open_log },
     { "task", bq_open_task },
     { "json", bq_open_json },
+    { "db", bq_open_db },
+    { "rds", bq_open_rds },
+    { "s3", bq_open_s3 },
     { NULL, NULL },
 };
 
@@ -183,23 +186,62 @@ static int l_collectgarbage(lua_State *L)
 static int l_load(lua_State *L)
 {
     int n = lua_gettop(L);
-    if (n < 3)
-        lua_settop(L, 3);
-    if (!lua_isnoneornil(L, 3))
-        luaL_checkstring(L, 3);
-    lua_pushliteral(L, "t");
+    /* Exactly chunk, name, mode[, env]: extra arguments would shift the call
+     * and hand the real (binary-capable) load back to the script. */
+    lua_settop(L, n >= 4 ? 4 : 3);
+    /* The caller's mode without 'b': "bt" and nil load text, "b" loads
+     * nothing, each refused with Lua's own message. */
+    char mode[8] = "t";
+    if (!lua_isnoneornil(L, 3)) {
+        size_t len;
+        const char *m = luaL_checklstring(L, 3, &len);
+        size_t k = 0;
+        for (size_t i = 0; i < len && k < sizeof mode - 1; i++)
+            if (m[i] != 'b')
+                mode[k++] = m[i];
+        mode[k] = '\0';
+    }
+    lua_pushstring(L, mode);
     lua_replace(L, 3);
     lua_pushvalue(L, lua_upvalueindex(1));           /* the real load */
     lua_insert(L, 1);
-    lua_call(L, n >= 4 ? 4 : 3, LUA_MULTRET);
+    /* No message handler: the parser passes the current one to its runtime
+     * errors (C stack overflow), which would hand the host's traceback
+     * wrapper, metatable and all, to the script. */
+    if (lua_pcall(L, n >= 4 ? 4 : 3, LUA_MULTRET, 0) != LUA_OK)
+        return lua_error(L);
+    return lua_gettop(L);
+}
+
+/* coroutine.close: Lua 5.4.4 does not count the C calls of a close made
+ * from a __close handler (fixed upstream in 5.4.5), so a chain of coroutines
+ * whose handlers close the previous one overflows the C stack. Bound the
+ * nesting here; the real close is the upvalue. */
+#define CO_CLOSE_MAX_NESTING 8
+static int co_close_depth;
+
+static int l_coclose(lua_State *L)
+{
+    if (co_close_depth >= CO_CLOSE_MAX_NESTING)
+        return luaL_error(L, "coroutine.close nested more than %d deep", CO_CLOSE_MAX_NESTING);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    co_close_depth++;
+    int st = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+    co_close_depth--;
+    if (st != LUA_OK)
+        return lua_error(L);
     return lua_gettop(L);
 }
 
 static int l_getenv(lua_State *L)
 {
-    const char *name = luaL_checkstring(L, 1);
+    size_t len;
+    const char *name = luaL_checklstring(L, 1, &len);
     const struct bq_options *o = bq_host(L)->opts;
-    bool masked = in_list(secret_env, name);
+    /* getenv("SECRET=pre") matches "SECRET=pre..." and returns the rest: only
+     * plain variable names are looked up. */
+    bool masked = memchr(name, '=', len) || strlen(name) != len || in_list(secret_env, name);
     for (size_t i = 0; !masked && i < o->n_mask_env; i++)
         masked = strcmp(o->mask_env[i], name) == 0;
     const char *v = masked ? NULL : getenv(name);
@@ -254,6 +296,29 @@ static bool module_name_valid(const char *s)
     return true;
 }
 
+/* luaL_loadbufferx without the host's message handler (see l_load). */
+struct parse_args {
+    const char *src, *name;
+    size_t len;
+    int status;
+};
+
+static int parse_unhandled(lua_State *L)
+{
+    struct parse_args *a = lua_touserdata(L, 1);
+    a->status = luaL_loadbufferx(L, a->src, a->len, a->name, "t");
+    return 1;                                        /* the chunk or the message */
+}
+
+static int load_text(lua_State *L, const char *src, size_t len, const char *name)
+{
+    struct parse_args a = { src, name, len, LUA_OK };
+    lua_pushcfunction(L, parse_unhandled);
+    lua_pushlightuserdata(L, &a);
+    int st = lua_pcall(L, 1, 1, 0);
+    return st != LUA_OK ? st : a.status;
+}
+
 /* Loads a local sibling module: SCRIPT_DIR/a/b.lua for "a.b", never outside
  * the script's folder (symbolic links included). Pushes the chunk. */
 static int load_local_sibling(lua_State *L, const char *dir, const char *relpath)
@@ -285,7 +350,7 @@ static int load_local_sibling(lua_State *L, const char *dir, const char *relpath
     size_t len;
     const char *src = lua_tolstring(L, -1, &len);
     lua_pushfstring(L, "@%s", relpath);
-    int st = luaL_loadbufferx(L, src, len, lua_tostring(L, -1), "t");
+    int st = load_text(L, src, len, lua_tostring(L, -1));
     if (st != LUA_OK)
         return lua_error(L);
     lua_replace(L, -3);                              /* chunk name */
@@ -324,7 +389,7 @@ static int do_require(lua_State *L, bool for_script)
             lua_rawset(L, 2);
             return 1;
         }
-        if (luaL_loadbufferx(L, m->source, m->len, m->chunkname, "t") != LUA_OK)
+        if (load_text(L, m->source, m->len, m->chunkname) != LUA_OK)
             return lua_error(L);
         lua_rawgetp(L, LUA_REGISTRYINDEX, &key_host_env);
         lua_setupvalue(L, -2, 1);                    /* _ENV */
@@ -401,7 +466,7 @@ static const char *const script_globals[] = {
     "tostring", "type", "rawequal", "rawlen", "rawget", "rawset", "setmetatable",
     "getmetatable", "print", "load", "require", "collectgarbage",
     "string", "table", "math", "utf8", "coroutine", "os",
-    "log", "task", "json",
+    "log", "task", "json", "db", "rds", "s3",
     "_G", "_VERSION", "arg",
     NULL,
 };
@@ -493,6 +558,11 @@ static int build(lua_State *L)
         lua_setfield(L, -2, *n);
         lua_pop(L, 1);
     }
+    lua_getfield(L, H, LUA_COLIBNAME);
+    lua_getfield(L, -1, "close");
+    lua_pushcclosure(L, l_coclose, 1);
+    lua_setfield(L, -2, "close");                    /* everyone gets the bounded close */
+    lua_pop(L, 1);
     /* Bundled modules load files through nothing: no dofile, loadfile. */
     lua_pushnil(L);
     lua_setfield(L, H, "dofile");

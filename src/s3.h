@@ -1,0 +1,143 @@
+/* s3: the S3 service (SPEC §3 s3), plain C, no Lua.
+ *
+ * Addressing: virtual-hosted https://BUCKET.s3.REGION.amazonaws.com/KEY by
+ * default; path-style ENDPOINT/BUCKET/KEY for a custom endpoint, for
+ * --path-style, and for bucket names with dots (their TLS names would not
+ * match the wildcard certificate). Every request is signed (SigV4, with the
+ * payload's real SHA-256 in x-amz-content-sha256) and retried per retry.h;
+ * a wrong-region answer (301/400 with x-amz-bucket-region) is retried once
+ * in that region, which is then remembered for the bucket.
+ *
+ * With a root directory (--s3-root) the same calls work on local files
+ * (s3_local.c). Thread-safe: a writer's workers share the service. */
+#ifndef BQ_S3_H
+#define BQ_S3_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http.h"
+#include "s3_xml.h"
+#include "util.h"
+
+struct bq_s3_config {
+    const char *region;         /* NULL: us-east-1 */
+    const char *endpoint;       /* NULL: AWS */
+    bool path_style;
+    const char *ca_bundle;      /* NULL: the http default */
+    bool allow_http;            /* the endpoint is http:// and the CLI allowed it */
+    const char *root;           /* --s3-root: local files instead of requests */
+};
+
+struct bq_s3_error {
+    enum bq_http_err_kind kind; /* HTTP for an S3 error answer */
+    long status;                /* HTTP status, 0 when none */
+    bool retryable;             /* worth trying again later (retries were spent) */
+    char code[64];              /* S3's code (NoSuchKey, ...) or a transport kind name */
+    char message[400];
+    char request_id[128];
+};
+
+struct bq_s3;
+struct bq_s3 *bq_s3_new(const struct bq_s3_config *cfg);   /* copies cfg; never NULL */
+void bq_s3_free(struct bq_s3 *s3);
+bool bq_s3_is_local(const struct bq_s3 *s3);
+const char *bq_s3_root(const struct bq_s3 *s3);   /* --s3-root, or NULL */
+
+/* The URL for bucket/key (key encoded, '/' kept) in region; for tests.
+ * *host gets the Host header value. Both malloc'd. 0 or -1. */
+int bq_s3_build_url(const struct bq_s3_config *cfg, const char *region, const char *bucket,
+                    const char *key, char **url, char **host);
+
+/* --- objects ------------------------------------------------------------------ */
+struct bq_s3_meta {
+    uint64_t size;
+    char etag[80];
+    char content_type[128];
+    char last_modified[64];     /* as the server sends it (HTTP date) */
+    struct bq_http_header *metadata;   /* x-amz-meta-* without the prefix, lowercase */
+    size_t n_metadata;
+};
+void bq_s3_meta_free(struct bq_s3_meta *m);
+
+/* GetObject, streamed to sink (return 0, or -1 to stop: error kind INTERNAL).
+ * range ("bytes=0-99") and version_id may be NULL; if_match (an ETag) makes a
+ * changed object fail with 412. A retry after part of the body arrived skips
+ * what the sink already got. meta (may be NULL) gets size/etag/content type;
+ * for a range, *total (may be NULL) gets the whole object's size.
+ * A range past the end (416) is reported as code InvalidRange. 0 or -1. */
+typedef int (*bq_s3_sink_fn)(const char *data, size_t len, void *ud);
+int bq_s3_get(struct bq_s3 *s3, const char *bucket, const char *key, const char *version_id,
+              const char *range, const char *if_match, bq_s3_sink_fn sink, void *ud,
+              struct bq_s3_meta *meta, uint64_t *total, struct bq_s3_error *err);
+
+/* HeadObject: 1 found (meta filled: free it), 0 absent (404), -1 error. */
+int bq_s3_head(struct bq_s3 *s3, const char *bucket, const char *key, const char *version_id,
+               struct bq_s3_meta *meta, struct bq_s3_error *err);
+
+struct bq_s3_put_opts {
+    const char *content_type;
+    const struct bq_http_header *metadata;   /* names without x-amz-meta- */
+    size_t n_metadata;
+    const char *sse;            /* "AES256" | "aws:kms" | NULL */
+    const char *kms_key_id;
+    const char *storage_class;
+};
+
+/* PutObject from memory; etag (may be NULL) gets the ETag (quotes kept). 0 or -1. */
+int bq_s3_put(struct bq_s3 *s3, const char *bucket, const char *key, const void *body, size_t len,
+              const struct bq_s3_put_opts *opts, char etag[80], struct bq_s3_error *err);
+
+/* DeleteObject (absent objects are not an error, as in S3). 0 or -1. */
+int bq_s3_delete(struct bq_s3 *s3, const char *bucket, const char *key, struct bq_s3_error *err);
+
+/* One ListObjectsV2 page (up to 1000 keys) after token (NULL: the first). 0 or -1. */
+int bq_s3_list_page(struct bq_s3 *s3, const char *bucket, const char *prefix, const char *token,
+                    struct bq_s3_list_page *page, struct bq_s3_error *err);
+
+/* --- multipart ------------------------------------------------------------------ */
+int bq_s3_mpu_create(struct bq_s3 *s3, const char *bucket, const char *key,
+                     const struct bq_s3_put_opts *opts, char **upload_id, struct bq_s3_error *err);
+/* data's SHA-256 is computed before sending (the signature covers it). */
+int bq_s3_mpu_upload_part(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
+                          int part_number, const void *data, size_t len, char etag[80],
+                          struct bq_s3_error *err);
+/* etags[i] is part i+1's. A 200 answer with an <Error> body is a failure. */
+int bq_s3_mpu_complete(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
+                       char (*etags)[80], int nparts, char etag[80], struct bq_s3_error *err);
+int bq_s3_mpu_abort(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
+                    struct bq_s3_error *err);
+
+/* --- writer: a streamed upload -------------------------------------------------
+ * Buffers part_size bytes, then uploads parts on two worker threads while
+ * the caller keeps writing (at most BQ_S3_WRITER_BUFFERS buffers exist, so
+ * memory stays bounded). An object smaller than one part is sent as one
+ * PutObject at close. On the local backend: a temporary file renamed at close. */
+#define BQ_S3_PART_SIZE_DEFAULT (8u << 20)
+#define BQ_S3_PART_SIZE_MIN (5u << 20)
+#define BQ_S3_PART_SIZE_MAX (5ull << 30)
+#define BQ_S3_WRITER_BUFFERS 3
+#define BQ_S3_MAX_PARTS 10000
+
+struct bq_s3_writer;
+struct bq_s3_writer_result {
+    char etag[80];
+    uint64_t size;
+    int parts;
+};
+/* No request is made yet. opts is copied. NULL only on OOM/local open failure (err). */
+struct bq_s3_writer *bq_s3_writer_new(struct bq_s3 *s3, const char *bucket, const char *key,
+                                      const struct bq_s3_put_opts *opts, size_t part_size,
+                                      struct bq_s3_error *err);
+/* 0, or -1: the writer has failed (and aborted its upload); later calls fail too. */
+int bq_s3_writer_write(struct bq_s3_writer *w, const void *data, size_t len, struct bq_s3_error *err);
+int bq_s3_writer_close(struct bq_s3_writer *w, struct bq_s3_writer_result *res, struct bq_s3_error *err);
+/* Stops the workers and aborts the upload if one was started. Idempotent.
+ * Returns true if there was an upload in progress to abort. */
+bool bq_s3_writer_abort(struct bq_s3_writer *w);
+void bq_s3_writer_free(struct bq_s3_writer *w);    /* aborts first if still open */
+const char *bq_s3_writer_bucket(const struct bq_s3_writer *w);
+const char *bq_s3_writer_key(const struct bq_s3_writer *w);
+
+#endif

@@ -1,0 +1,3 @@
+-- attack: raise nil as the error value
+-- expect: exit=1 stderr~nil
+error(nil)

@@ -1,0 +1,1 @@
+_G.returns_nothing_ran = true
