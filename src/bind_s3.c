@@ -494,7 +494,8 @@ static int lines_next(lua_State *L)
             continue;
         }
         /* keep the partial line, fetch the next chunk */
-        memmove(s->buf.data, start, avail);
+        if (avail)   /* an empty buffer may have no data pointer at all */
+            memmove(s->buf.data, start, avail);
         s->buf.len = avail;
         s->pos = 0;
         char range[64];
