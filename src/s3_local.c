@@ -456,7 +456,8 @@ int bq_s3_local_list_page(const char *root, const char *bucket, const char *pref
     struct bq_buf path = { 0 };
     walk(bfd, &path, prefix ? prefix : "", &k, 0);
     bq_buf_free(&path);
-    qsort(k.v, k.n, sizeof *k.v, cmp_key);
+    if (k.n > 1)   /* an empty listing has no array at all */
+        qsort(k.v, k.n, sizeof *k.v, cmp_key);
     size_t i = 0;
     if (token)
         while (i < k.n && strcmp(k.v[i].key, token) <= 0)
