@@ -2,6 +2,7 @@
 # Benchmarks: bqlua against its peers, measured in the same run, printed as ratios.
 #   scripts/bench.sh start     start-up: bqlua -e '' vs lua5.4 -e '' (and python3 -c 'import boto3')
 #   scripts/bench.sh rows      1e6 rows streamed by conn:rows() vs mariadb --quick (throwaway server)
+#   scripts/bench.sh s3        150 MiB through s3.writer vs aws s3 cp (throwaway S3 test server)
 #   scripts/bench.sh all       every benchmark below
 # Builds build-bench (release) first unless BQLUA=/path/to/bqlua is given.
 set -euo pipefail
@@ -120,12 +121,83 @@ SQL
     }'
 }
 
+# s3: a 150 MiB object uploaded to the S3 test server (s3rver behind the
+# SigV4-verifying front, on 127.0.0.1) by s3.writer (1 MiB writes, default
+# 8 MiB parts) and by `aws s3 cp` of a file with the same bytes (Debian's
+# CLI, its default 8 MiB parts and 10 threads), alternately, in the same run:
+# median wall time of BENCH_S3_RUNS runs each (default 3) and peak RSS.
+bench_s3() {
+    need /usr/bin/time time
+    [ -x /usr/bin/aws ] || { echo "bench: /usr/bin/aws is missing (apt-get install awscli)" >&2; return 1; }
+    local bq; bq=$(bqlua_bin)
+    local runs=${BENCH_S3_RUNS:-3} mib=150 bucket=bqlua-bench
+    local out; out=$(mktemp -d /tmp/bqlua-bench-s3.XXXXXX)
+    # shellcheck disable=SC2064
+    trap "bash '$here/scripts/s3-test-server.sh' stop '$out/srv' >/dev/null 2>&1 || true; rm -rf '$out'" RETURN
+    bash "$here/scripts/s3-test-server.sh" start "$out/srv" --bucket "$bucket" >/dev/null 2>&1 ||
+        { echo "bench: cannot start the S3 test server" >&2; return 1; }
+    local S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY k v
+    while IFS='=' read -r k v; do
+        case "$k" in
+        S3_ENDPOINT | AWS_ACCESS_KEY_ID | AWS_SECRET_ACCESS_KEY) printf -v "$k" '%s' "$v" ;;
+        esac
+    done < "$out/srv/env"
+    # The same bytes both ways: a 1 MiB block (string.rep of a 16-byte line,
+    # so that making it costs the script no memory beyond the block), $mib times.
+    /usr/bin/python3 -c '
+import sys
+block = b"0123456789abcde\n" * 65536
+with open(sys.argv[1], "wb") as f:
+    for _ in range(int(sys.argv[2])):
+        f.write(block)
+' "$out/data.bin" "$mib"
+    local lua="local B, K, n = ... local block = ('0123456789abcde\n'):rep(65536)
+local w = s3.writer('s3://' .. B .. '/' .. K)
+for _ = 1, tonumber(n) do w:write(block) end local r = w:close() print(r.size, r.parts)"
+    local envs=(env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3
+        AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY"
+        AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null
+        AWS_SHARED_CREDENTIALS_FILE=/dev/null)
+    echo "s3: uploading $mib MiB, $runs runs each ..." >&2
+    local i
+    for i in $(seq "$runs"); do
+        "${envs[@]}" /usr/bin/time -f '%e %M' -o "$out/bq.$i" \
+            "$bq" --endpoint "$S3_ENDPOINT" -e "$lua" "$bucket" bqlua.bin "$mib" > "$out/bq.out" ||
+            { echo "bench: bqlua failed" >&2; return 1; }
+        "${envs[@]}" /usr/bin/time -f '%e %M' -o "$out/cli.$i" \
+            /usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3 cp --only-show-errors "$out/data.bin" \
+            "s3://$bucket/cli.bin" > /dev/null || { echo "bench: aws s3 cp failed" >&2; return 1; }
+    done
+    local size=$((mib * 1048576)) b c
+    for k in bqlua.bin cli.bin; do
+        v=$("${envs[@]}" /usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3api head-object --bucket "$bucket" \
+            --key "$k" --query ContentLength --output text)
+        [ "$v" = "$size" ] || { echo "bench: $k has $v bytes, expected $size" >&2; return 1; }
+    done
+    # "median_wall_s peak_rss_kib" over the runs of one side
+    stats() { tail -q -n 1 "$@" | sort -n | awk '{ w[NR] = $1; if ($2 > m) m = $2 }
+        END { printf "%s %d\n", (NR % 2) ? w[(NR + 1) / 2] : (w[NR / 2] + w[NR / 2 + 1]) / 2, m }'; }
+    b=$(stats "$out"/bq.*)
+    c=$(stats "$out"/cli.*)
+    echo "s3: a $mib MiB object to the S3 test server (s3rver behind the SigV4 front, 127.0.0.1), median of $runs runs"
+    awk -v b="$b" -v c="$c" -v mib="$mib" -v parts="$(cut -f2 "$out/bq.out")" 'BEGIN {
+        split(b, B, " "); split(c, C, " ")
+        printf "  %-44s %7.2f s  %6.1f MiB/s  peak RSS %6.1f MiB\n", "bqlua s3.writer (1 MiB writes, " parts " parts)", B[1], mib / B[1], B[2] / 1024
+        printf "  %-44s %7.2f s  %6.1f MiB/s  peak RSS %6.1f MiB\n", "aws s3 cp FILE", C[1], mib / C[1], C[2] / 1024
+        r = B[1] / C[1]
+        printf "  bqlua / aws time = %.2fx (target <= 1x): %s\n", r, r <= 1 ? "ok" : "OVER TARGET"
+        printf "  bqlua / aws peak RSS = %.2fx\n", B[2] / C[2]
+        printf "  bqlua peak RSS = %.1f MiB (target <= 32 MiB): %s\n", B[2] / 1024, B[2] <= 32 * 1024 ? "ok" : "OVER TARGET"
+    }'
+}
+
 case "${1:-}" in
 start) bench_start ;;
 rows) bench_rows ;;
-all) bench_start; bench_rows ;;
+s3) bench_s3 ;;
+all) bench_start; bench_rows; bench_s3 ;;
 *)
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -3,8 +3,13 @@
 # behind tests/integration/s3server/front.py (verifies SigV4 like S3, adds
 # AbortMultipartUpload / ListMultipartUploads, writes a JSON request log).
 #
-#   scripts/s3-test-server.sh start DIR [--bucket NAME]...   # prints DIR/env
+#   scripts/s3-test-server.sh start DIR [--bucket NAME]... [--faults FILE]   # prints DIR/env
 #   scripts/s3-test-server.sh stop DIR
+#
+# --faults FILE: opt-in fault injection (503 SlowDown, 500, connection
+# resets mid-body, wrong-region redirects), JSON rules re-read whenever FILE
+# changes; FILE need not exist yet. See "Fault injection" in
+# tests/integration/s3server/front.py.
 #
 # DIR/env (sourceable KEY=value lines):
 #   S3_ENDPOINT            http://127.0.0.1:PORT   the verifying front: use this
@@ -18,6 +23,7 @@
 #   S3_CREDENTIALS_FILE    the keys the front accepts
 #   S3_DATA_DIR            s3rver's data dir
 #   S3_PIDS                PIDs started (comma separated)
+#   S3_FAULTS              the --faults FILE (absolute), when given
 #
 # Everything listens on 127.0.0.1 on free ports and lives inside DIR
 # (DIR/requests.jsonl, DIR/s3rver-data, DIR/credentials, logs, DIR/pids).
@@ -35,7 +41,7 @@ AWS=/usr/bin/aws
 READY_TIMEOUT=${S3_TEST_SERVER_TIMEOUT:-60}
 
 die() { echo "s3-test-server: $*" >&2; exit 1; }
-usage() { echo "usage: $0 start DIR [--bucket NAME]... | stop DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start DIR [--bucket NAME]... [--faults FILE] | stop DIR" >&2; exit 2; }
 
 ensure_packages() {
     local need=()
@@ -98,16 +104,23 @@ cmd_stop() {
 
 cmd_start() {
     local dir=$1; shift
-    local buckets=()
+    local buckets=() faults=""
     while [ $# -gt 0 ]; do
         case $1 in
             --bucket) [ $# -ge 2 ] || usage; buckets+=("$2"); shift 2 ;;
             --bucket=*) buckets+=("${1#--bucket=}"); shift ;;
+            --faults) [ $# -ge 2 ] || usage; faults=$2; shift 2 ;;
+            --faults=*) faults=${1#--faults=}; shift ;;
             *) usage ;;
         esac
     done
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
+    local fault_args=()
+    if [ -n "$faults" ]; then
+        case $faults in /*) ;; *) faults="$PWD/$faults" ;; esac
+        fault_args=(--faults "$faults")
+    fi
     [ -f "$dir/pids" ] && die "$dir already has a running server (stop it first)"
     ensure_packages
     ensure_node_modules
@@ -146,7 +159,7 @@ cmd_start() {
     "$PY" "$SRV/front.py" --port 0 --port-file "$dir/front.port" \
         --backend "127.0.0.1:$bport" --backend-dir "$dir/s3rver-data" \
         --credentials "$dir/credentials" --request-log "$dir/requests.jsonl" \
-        --spool-dir "$dir/spool" \
+        --spool-dir "$dir/spool" "${fault_args[@]}" \
         > "$dir/front.out" 2> "$dir/front.err" < /dev/null &
     pids+=($!)
     printf '%s\n' "${pids[@]}" > "$dir/pids"
@@ -195,6 +208,7 @@ EOF
         envline S3_CREDENTIALS_FILE "$dir/credentials"
         envline S3_DATA_DIR "$dir/s3rver-data"
         envline S3_PIDS "$(IFS=,; echo "${pids[*]}")"
+        if [ -n "$faults" ]; then envline S3_FAULTS "$faults"; fi
     } > "$dir/env.tmp"
     mv "$dir/env.tmp" "$dir/env"
 

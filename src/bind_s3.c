@@ -8,6 +8,7 @@
 #include "sandbox.h"
 #include "util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,15 @@
 
 /* One service per process (one script state), made from the options on first use. */
 static struct bq_s3 *service;
+
+/* Seconds the watchdog's hard stop may spend aborting the uploads that
+ * cleanup did not reach, before the process ends. */
+#define HARD_STOP_ABORT_SECONDS 2.5
+
+static void abort_uploads_at_hard_stop(void)
+{
+    bq_s3_abort_open_uploads(HARD_STOP_ABORT_SECONDS);
+}
 
 struct bq_s3 *bq_s3_service(const struct bq_options *o)
 {
@@ -35,6 +45,7 @@ struct bq_s3 *bq_s3_service(const struct bq_options *o)
             .root = o->s3_root,
         };
         service = bq_s3_new(&cfg);
+        bq_limits_on_hard_stop(abort_uploads_at_hard_stop);
     }
     return service;
 }
@@ -553,6 +564,20 @@ static struct writer_ud *open_writer(lua_State *L)
     return u;
 }
 
+/* Logs how an abort went: an upload left behind costs money until a
+ * lifecycle rule or an operator removes it, so say which one. */
+static void log_abort(struct bq_s3_writer *w, const char *why)
+{
+    const struct bq_s3_error *ae = bq_s3_writer_abort_error(w);
+    if (ae)
+        bq_log(BQ_LOG_ERROR, "s3.writer s3://%s/%s %s; could not abort upload %s (%s: %s)",
+               bq_s3_writer_bucket(w), bq_s3_writer_key(w), why, bq_s3_writer_upload_id(w),
+               ae->code, ae->message);
+    else
+        bq_log(BQ_LOG_WARN, "s3.writer s3://%s/%s %s; upload aborted", bq_s3_writer_bucket(w),
+               bq_s3_writer_key(w), why);
+}
+
 /* Fails the writer (its upload is aborted already) and raises. */
 static int writer_failed(lua_State *L, struct writer_ud *u, const struct bq_s3_error *err)
 {
@@ -560,8 +585,9 @@ static int writer_failed(lua_State *L, struct writer_ud *u, const struct bq_s3_e
     u->w = NULL;
     lua_pushstring(L, bq_s3_writer_bucket(w));
     lua_pushstring(L, bq_s3_writer_key(w));
-    bq_log(BQ_LOG_WARN, "s3.writer s3://%s/%s failed (%s); upload aborted", lua_tostring(L, -2),
-           lua_tostring(L, -1), err->code);
+    char why[100];
+    snprintf(why, sizeof why, "failed (%s)", err->code);
+    log_abort(w, why);
     bq_s3_writer_free(w);
     return raise_s3(L, err, lua_tostring(L, -2), lua_tostring(L, -1));
 }
@@ -604,10 +630,9 @@ static void abort_and_log(struct writer_ud *u, const char *why)
 {
     struct bq_s3_writer *w = u->w;
     u->w = NULL;
-    if (why)
-        bq_log(BQ_LOG_WARN, "s3.writer s3://%s/%s %s: upload aborted", bq_s3_writer_bucket(w),
-               bq_s3_writer_key(w), why);
     bq_s3_writer_abort(w);
+    if (why || bq_s3_writer_abort_error(w))
+        log_abort(w, why ? why : "abort()");
     bq_s3_writer_free(w);
 }
 

@@ -418,11 +418,17 @@ static int on_seek(void *ud, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
+/* A cleanup request ignores the process-wide cancellation (see http.h). */
+static bool stop_now(const struct bq_http_request *req)
+{
+    return !req->cleanup && bq_cancelled();
+}
+
 static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
     (void)dt; (void)dn; (void)ut; (void)un;
     struct xfer *x = ud;
-    if (bq_cancelled()) {
+    if (stop_now(x->req)) {
         x->cancelled = true;
         return 1;
     }
@@ -575,7 +581,7 @@ int bq_http_perform(struct bq_http_client *c, const struct bq_http_request *req,
         bq_http_error_set(err, BQ_HTTP_ERR_CONFIG, 0, "%s %s: plain http is not allowed here", method, where);
         goto done;
     }
-    if (bq_cancelled()) {
+    if (stop_now(req)) {
         bq_http_error_set(err, BQ_HTTP_ERR_CANCELLED, 0, "%s %s: cancelled", method, where);
         goto done;
     }
@@ -603,8 +609,10 @@ int bq_http_perform(struct bq_http_client *c, const struct bq_http_request *req,
     SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
     if ((ca = ca_for(req)))
         SETOPT(CURLOPT_CAINFO, ca);
-    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 10000L);
-    SETOPT(CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 0L);
+    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms > 0 ? req->connect_timeout_ms
+                                      : req->cleanup ? BQ_HTTP_CLEANUP_CONNECT_MS : 10000L);
+    SETOPT(CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms
+                               : req->cleanup ? BQ_HTTP_CLEANUP_TIMEOUT_MS : 0L);
     SETOPT(CURLOPT_LOW_SPEED_LIMIT, req->low_speed_limit > 0 ? req->low_speed_limit : 1L);
     SETOPT(CURLOPT_LOW_SPEED_TIME, req->low_speed_time > 0 ? req->low_speed_time : 60L);
     SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
@@ -653,7 +661,7 @@ int bq_http_perform(struct bq_http_client *c, const struct bq_http_request *req,
     int running = 1;
     bool finished = false;
     while (!finished) {
-        if (bq_cancelled()) {
+        if (stop_now(req)) {
             x.cancelled = true;
             res = CURLE_ABORTED_BY_CALLBACK;
             break;

@@ -93,7 +93,18 @@ struct bq_http_request {
     long timeout_ms;            /* whole request; default 0 = none */
     long low_speed_limit;       /* bytes/s; default 1 */
     long low_speed_time;        /* seconds below the limit before a timeout; default 60 */
+
+    /* A cleanup request (AbortMultipartUpload after a limit, SIGTERM or a
+     * failure): it goes out even once bq_cancelled() is true, so that work
+     * can be undone while the process winds down, and is bounded by short
+     * timeouts instead (connect BQ_HTTP_CLEANUP_CONNECT_MS, whole request
+     * BQ_HTTP_CLEANUP_TIMEOUT_MS, unless set above). Only for requests that
+     * undo something; never for the script's own work. */
+    bool cleanup;
 };
+
+#define BQ_HTTP_CLEANUP_CONNECT_MS 1000L
+#define BQ_HTTP_CLEANUP_TIMEOUT_MS 2000L
 
 struct bq_http_response {
     long status;
@@ -121,7 +132,8 @@ void bq_http_thread_cleanup(void);
 
 /* Performs one request (no retries: see retry.h). Returns 0 when a response
  * arrived, whatever its status (resp->status); -1 with err filled on a
- * transport failure, a cancellation or a callback abort. resp is always
+ * transport failure, a cancellation (bq_cancelled(), unless req->cleanup)
+ * or a callback abort. resp is always
  * initialised; free it with bq_http_response_free either way.
  * c may be NULL: the calling thread's client. */
 int bq_http_perform(struct bq_http_client *c, const struct bq_http_request *req,

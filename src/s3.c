@@ -16,6 +16,9 @@
 #include <time.h>
 
 enum { MAX_REGIONS = 32, MAX_HDRS = 48 };
+/* A cleanup request while the process winds down (a limit, SIGTERM): one
+ * quick retry, so that cleanup fits in BQ_LIMITS_CLEANUP_GRACE (limit.h). */
+enum { CLEANUP_ATTEMPTS = 2, CLEANUP_PAUSE_MS = 100 };
 
 struct bq_s3 {
     struct bq_s3_config cfg;          /* strings owned */
@@ -217,6 +220,7 @@ struct call {
     const char *payload_hash;         /* NULL: computed here */
     struct get_state *get;
     bool error_in_200;                /* CompleteMultipartUpload */
+    bool cleanup;                     /* AbortMultipartUpload: goes out even when cancelled */
 };
 
 static void add_hdr(struct call *c, const char *name, const char *value)
@@ -272,6 +276,22 @@ static bool answer_error(const struct call *c, const struct bq_http_response *re
         return true;
     }
     return false;
+}
+
+/* After a failed attempt: true (having waited) when another is due. A
+ * cleanup call while the process winds down gets one quick retry: the
+ * ordinary back-off ends early on a cancellation, and cleanup has little time. */
+static bool retry_again(const struct call *c, int attempt, int max, const struct bq_s3_error *err)
+{
+    if (c->cleanup && bq_cancelled()) {
+        if (attempt >= CLEANUP_ATTEMPTS || !bq_retry_is_retryable(err->kind, err->status, err->code))
+            return false;
+        struct timespec ts = { 0, CLEANUP_PAUSE_MS * 1000L * 1000L };
+        nanosleep(&ts, NULL);
+        return true;
+    }
+    return bq_retry_should_retry(attempt, max, err->kind, err->status, err->code) &&
+           bq_retry_sleep(attempt);
 }
 
 /* Performs c with signing and retries. On success (2xx) returns 0 with resp
@@ -388,6 +408,7 @@ static int s3_call(struct bq_s3 *s3, struct call *c, struct bq_http_response *re
             .write_ud = c->get,
             .allow_http = s3->cfg.allow_http,
             .ca_bundle = s3->cfg.ca_bundle,
+            .cleanup = c->cleanup,
         };
         bq_http_response_free(resp);
         int prc = bq_http_perform(NULL, &hreq, resp, &he);
@@ -431,9 +452,7 @@ static int s3_call(struct bq_s3 *s3, struct call *c, struct bq_http_response *re
             }
             retry = err->retryable;
         }
-        if (he.kind == BQ_HTTP_ERR_CANCELLED || !retry ||
-            !bq_retry_should_retry(attempt, max, err->kind, err->status, err->code) ||
-            !bq_retry_sleep(attempt)) {
+        if (he.kind == BQ_HTTP_ERR_CANCELLED || !retry || !retry_again(c, attempt, max, err)) {
             bq_http_response_free(resp);
             return -1;
         }
@@ -709,7 +728,7 @@ int bq_s3_mpu_complete(struct bq_s3 *s3, const char *bucket, const char *key, co
 int bq_s3_mpu_abort(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
                     struct bq_s3_error *err)
 {
-    struct call c = { .method = "DELETE", .bucket = bucket, .key = key };
+    struct call c = { .method = "DELETE", .bucket = bucket, .key = key, .cleanup = true };
     c.query[c.nquery++] = (struct bq_sigv4_kv){ "uploadId", upload_id };
     struct bq_http_response resp;
     if (s3_call(s3, &c, &resp, err) < 0)

@@ -106,6 +106,9 @@ int bq_s3_mpu_upload_part(struct bq_s3 *s3, const char *bucket, const char *key,
 /* etags[i] is part i+1's. A 200 answer with an <Error> body is a failure. */
 int bq_s3_mpu_complete(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
                        char (*etags)[80], int nparts, char etag[80], struct bq_s3_error *err);
+/* A cleanup request (http.h): it goes out even after a limit or SIGTERM
+ * (bq_cancelled()), with short timeouts and, then, one quick retry.
+ * An upload that is already gone (404 NoSuchUpload) is a success. */
 int bq_s3_mpu_abort(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
                     struct bq_s3_error *err);
 
@@ -133,11 +136,26 @@ struct bq_s3_writer *bq_s3_writer_new(struct bq_s3 *s3, const char *bucket, cons
 /* 0, or -1: the writer has failed (and aborted its upload); later calls fail too. */
 int bq_s3_writer_write(struct bq_s3_writer *w, const void *data, size_t len, struct bq_s3_error *err);
 int bq_s3_writer_close(struct bq_s3_writer *w, struct bq_s3_writer_result *res, struct bq_s3_error *err);
-/* Stops the workers and aborts the upload if one was started. Idempotent.
+/* Stops the workers (after a cancellation their part uploads end within
+ * ~100 ms; otherwise the ones in flight finish), then aborts the upload if
+ * one was started, even after a limit or SIGTERM. Idempotent.
  * Returns true if there was an upload in progress to abort. */
 bool bq_s3_writer_abort(struct bq_s3_writer *w);
+/* After an abort: NULL if the upload is gone, else why the
+ * AbortMultipartUpload failed (the upload may be left behind). */
+const struct bq_s3_error *bq_s3_writer_abort_error(const struct bq_s3_writer *w);
+/* The upload's id once one is started, else NULL. */
+const char *bq_s3_writer_upload_id(const struct bq_s3_writer *w);
 void bq_s3_writer_free(struct bq_s3_writer *w);    /* aborts first if still open */
 const char *bq_s3_writer_bucket(const struct bq_s3_writer *w);
 const char *bq_s3_writer_key(const struct bq_s3_writer *w);
+
+/* Last-chance cleanup from another thread (the watchdog's hard stop, which
+ * ends the process right after): sends AbortMultipartUpload for every
+ * writer's upload that is started and neither completed nor aborted yet, on
+ * a helper thread with an ordinary stack, and waits for it at most
+ * max_seconds. Thread-safe; cleanup requests (see bq_s3_mpu_abort). Returns how many
+ * uploads were open. */
+int bq_s3_abort_open_uploads(double max_seconds);
 
 #endif

@@ -47,7 +47,131 @@ struct bq_s3_writer {
     struct bq_s3_error ferr;
     pthread_t threads[NWORKERS];
     int nthreads;
+
+    bool abort_failed;                   /* the AbortMultipartUpload failed: abort_err */
+    struct bq_s3_error abort_err;
+    /* in the registry of open uploads (reg_mu guards these three) */
+    bool registered;
+    struct bq_s3_writer *reg_prev, *reg_next;
 };
+
+/* --- the registry of open uploads ---------------------------------------------------
+ * Every started, not yet completed or aborted upload, so that the watchdog's
+ * hard stop (another thread, just before _exit) can abort what the main
+ * thread did not get to. bucket, key, upload_id and s3 of a registered
+ * writer stay valid until it is unregistered, which takes reg_mu: holding
+ * it makes them safe to read from any thread. */
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct bq_s3_writer *reg_head;
+
+static void reg_add(struct bq_s3_writer *w)
+{
+    pthread_mutex_lock(&reg_mu);
+    if (!w->registered) {
+        w->reg_prev = NULL;
+        w->reg_next = reg_head;
+        if (reg_head)
+            reg_head->reg_prev = w;
+        reg_head = w;
+        w->registered = true;
+    }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+static void reg_remove(struct bq_s3_writer *w)
+{
+    pthread_mutex_lock(&reg_mu);
+    if (w->registered) {
+        if (w->reg_prev)
+            w->reg_prev->reg_next = w->reg_next;
+        else
+            reg_head = w->reg_next;
+        if (w->reg_next)
+            w->reg_next->reg_prev = w->reg_prev;
+        w->reg_prev = w->reg_next = NULL;
+        w->registered = false;
+    }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+struct sweep {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done, abandoned;
+    int n;
+};
+
+static void sweep_release(struct sweep *sw, bool by_helper)
+{
+    pthread_mutex_lock(&sw->mu);
+    bool last = by_helper ? sw->abandoned : sw->done;
+    if (by_helper)
+        sw->done = true;
+    else
+        sw->abandoned = true;
+    pthread_cond_broadcast(&sw->cv);
+    pthread_mutex_unlock(&sw->mu);
+    if (last) {
+        pthread_mutex_destroy(&sw->mu);
+        pthread_cond_destroy(&sw->cv);
+        free(sw);
+    }
+}
+
+static void *sweep_main(void *arg)
+{
+    struct sweep *sw = arg;
+    pthread_mutex_lock(&reg_mu);
+    for (struct bq_s3_writer *w = reg_head; w; w = w->reg_next) {
+        struct bq_s3_error e;
+        bq_s3_mpu_abort(w->s3, w->bucket, w->key, w->upload_id, &e);
+        sw->n++;
+    }
+    pthread_mutex_unlock(&reg_mu);
+    sweep_release(sw, true);
+    return NULL;
+}
+
+int bq_s3_abort_open_uploads(double max_seconds)
+{
+    pthread_mutex_lock(&reg_mu);
+    bool any = reg_head != NULL;
+    pthread_mutex_unlock(&reg_mu);
+    if (!any)
+        return 0;
+    /* The caller may run on a small stack (the watchdog's): TLS and DNS
+     * get a thread of their own, which may be left running at _exit. */
+    struct sweep *sw = calloc(1, sizeof *sw);
+    if (!sw)
+        return 0;
+    pthread_mutex_init(&sw->mu, NULL);
+    pthread_cond_init(&sw->cv, NULL);
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&t, &attr, sweep_main, sw);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        pthread_mutex_destroy(&sw->mu);
+        pthread_cond_destroy(&sw->cv);
+        free(sw);
+        return 0;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    double whole = (double)until.tv_sec + until.tv_nsec / 1e9 + max_seconds;
+    until.tv_sec = (time_t)whole;
+    until.tv_nsec = (long)((whole - (double)until.tv_sec) * 1e9);
+    pthread_mutex_lock(&sw->mu);
+    while (!sw->done)
+        if (pthread_cond_timedwait(&sw->cv, &sw->mu, &until) != 0)
+            break;
+    int n = sw->n;
+    pthread_mutex_unlock(&sw->mu);
+    sweep_release(sw, false);
+    return n;
+}
 
 static char *dup0(const char *s) { return s ? bq_xstrdup(s) : NULL; }
 
@@ -157,6 +281,7 @@ static int start_upload(struct bq_s3_writer *w, struct bq_s3_error *err)
 {
     if (bq_s3_mpu_create(w->s3, w->bucket, w->key, &w->opts, &w->upload_id, err) < 0)
         return -1;
+    reg_add(w);
     for (int i = 0; i < NWORKERS; i++) {
         if (pthread_create(&w->threads[i], NULL, worker, w) != 0)
             break;
@@ -323,6 +448,7 @@ int bq_s3_writer_close(struct bq_s3_writer *w, struct bq_s3_writer_result *res, 
         return -1;
     }
     w->state = W_CLOSED;
+    reg_remove(w);
     res->size = w->size;
     res->parts = w->nparts;
     return 0;
@@ -337,13 +463,23 @@ bool bq_s3_writer_abort(struct bq_s3_writer *w)
         bq_s3_local_discard(&w->lf);
         return true;
     }
+    /* Parts still in flight would outlive the abort (S3 then keeps them):
+     * join the workers first. After a cancellation they stop at once. */
     stop_workers(w);
     if (!w->upload_id)
         return false;
-    struct bq_s3_error e;
-    bq_s3_mpu_abort(w->s3, w->bucket, w->key, w->upload_id, &e);
+    if (bq_s3_mpu_abort(w->s3, w->bucket, w->key, w->upload_id, &w->abort_err) < 0)
+        w->abort_failed = true;
+    reg_remove(w);
     return true;
 }
+
+const struct bq_s3_error *bq_s3_writer_abort_error(const struct bq_s3_writer *w)
+{
+    return w->abort_failed ? &w->abort_err : NULL;
+}
+
+const char *bq_s3_writer_upload_id(const struct bq_s3_writer *w) { return w->upload_id; }
 
 void bq_s3_writer_free(struct bq_s3_writer *w)
 {
@@ -351,6 +487,7 @@ void bq_s3_writer_free(struct bq_s3_writer *w)
         return;
     bq_s3_writer_abort(w);
     stop_workers(w);
+    reg_remove(w);
     if (w->local)
         bq_s3_local_discard(&w->lf);
     free(w->cur);

@@ -38,9 +38,32 @@ s3rver 3.7.1 gaps filled here:
 
 One JSON line per request goes to the request log.
 
-Fault injection: `FaultPolicy` below is the single place where a later task can
-make the front misbehave on purpose (hooks are called at fixed points; the
-default policy does nothing).
+Fault injection (opt-in, `--faults FILE`; without it the front never
+misbehaves): FILE is JSON, re-read whenever it changes (its rule counters
+start over then), so a test can switch faults between runs:
+
+    {"rules": [
+      {"op": "UploadPart", "count": 2, "status": 503, "code": "SlowDown"},
+      {"op": "PutObject", "key_prefix": "f/", "action": "reset"},
+      {"op": "GetObject", "skip": 1, "count": 1, "status": 500, "code": "InternalError"},
+      {"op": "*", "action": "redirect", "signed_region_not": "us-east-1"}
+    ]}
+
+A rule matches a request by `op` (the operation name the log shows, or "*"),
+optionally `bucket`, `key_prefix` and `signed_region_not` (the request's
+SigV4 credential scope names another region).  Of the matching requests it
+lets the first `skip` (default 0) through, then fires on the next `count`
+(default: all of them).  The first rule that fires decides; actions:
+  error     (default)  answer `status` with an error document of `code`
+                       (the request body is read first, so the connection stays usable)
+  reset     read half of the request body (at most 256 KiB), then reset the
+            connection (RST): a transfer broken mid-body, no answer
+  redirect  301 PermanentRedirect with x-amz-bucket-region: `region`
+            (default: the front's own region), what S3 answers a request
+            sent to the wrong region
+The request log records a fired fault as "fault" ("503 SlowDown", "reset",
+"redirect us-east-1") and every signed request's credential-scope region as
+"sign_region".
 """
 
 import argparse
@@ -58,6 +81,7 @@ import os
 import re
 import shutil
 import socket
+import struct
 import sys
 import tempfile
 import threading
@@ -103,20 +127,116 @@ class S3Err(Exception):
 
 
 # --------------------------------------------------------------------------
-# Fault policy hook (a later task fills this in; now it never interferes)
+# Fault policy (see "Fault injection" above)
 # --------------------------------------------------------------------------
+class FaultReset(Exception):
+    """before_auth's answer: break the connection mid-body, answer nothing."""
+
+
 class FaultPolicy:
     """Decides per request whether the front misbehaves on purpose.
 
     Hooks (all return None to mean "behave normally"):
       before_auth(req)     -> called first; may return an S3Err to answer with
+                              or a FaultReset
       before_forward(req)  -> called after auth/body checks, before the backend
       after_response(req, status) -> called after the backend answered
-    `req` is the RequestInfo of the request.
+    `req` is the RequestInfo of the request.  With no rules file it does nothing.
     """
 
-    def before_auth(self, req):
+    def __init__(self, path=None, region='us-east-1'):
+        self.path = path
+        self.region = region
+        self.lock = threading.Lock()
+        self.stamp = None
+        self.rules = []
+
+    def _reload(self):
+        try:
+            st = os.stat(self.path)
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        if stamp == self.stamp:
+            return
+        self.stamp = stamp
+        self.rules = []
+        if stamp is None:
+            return
+        try:
+            with open(self.path, encoding='utf-8') as f:
+                doc = json.load(f)
+        except (OSError, ValueError) as e:
+            print('front: faults file %s: %s' % (self.path, e), file=sys.stderr)
+            return
+        for rule in doc.get('rules', []):
+            rule = dict(rule)
+            rule['_skip'] = int(rule.get('skip', 0))
+            rule['_left'] = rule.get('count')
+            self.rules.append(rule)
+
+    @staticmethod
+    def _signed_region(req):
+        auth = req.headers.get('authorization') or ''
+        m = re.search(r'Credential=[^/,\s]+/\d{8}/([^/,\s]+)/', auth)
+        if not m:
+            m = re.match(r'^[^/]+/\d{8}/([^/]+)/', req.qdict.get('X-Amz-Credential', ''))
+        return m.group(1) if m else None
+
+    def _matches(self, rule, req):
+        if rule.get('op', '*') not in ('*', req.op):
+            return False
+        if 'bucket' in rule and rule['bucket'] != req.bucket:
+            return False
+        if 'key_prefix' in rule and not (req.key or '').startswith(rule['key_prefix']):
+            return False
+        if 'signed_region_not' in rule:
+            sr = self._signed_region(req)
+            if sr is None or sr == rule['signed_region_not']:
+                return False
+        return True
+
+    def _fire(self, req):
+        with self.lock:
+            self._reload()
+            for rule in self.rules:
+                if not self._matches(rule, req):
+                    continue
+                if rule['_skip'] > 0:
+                    rule['_skip'] -= 1
+                    continue
+                if rule['_left'] is not None:
+                    if rule['_left'] <= 0:
+                        continue
+                    rule['_left'] -= 1
+                return rule
         return None
+
+    def before_auth(self, req):
+        if not self.path:
+            return None
+        rule = self._fire(req)
+        if rule is None:
+            return None
+        action = rule.get('action', 'error')
+        if action == 'reset':
+            req.fault = 'reset'
+            return FaultReset()
+        if action == 'redirect':
+            region = rule.get('region', self.region)
+            req.fault = 'redirect ' + region
+            req.sign_region = self._signed_region(req)   # auth, which logs it, is skipped
+            e = S3Err(301, 'PermanentRedirect',
+                      'The bucket you are attempting to access must be addressed '
+                      'using the specified endpoint. Please send all future '
+                      'requests to this endpoint.', Bucket=req.bucket or '',
+                      Endpoint='s3.%s.amazonaws.com' % region)
+            e.headers = {'x-amz-bucket-region': region}
+            return e
+        status = int(rule.get('status', 500))
+        code = rule.get('code', 'InternalError')
+        req.fault = '%d %s' % (status, code)
+        return S3Err(status, code, rule.get('message', 'Injected fault (%s).' % code))
 
     def before_forward(self, req):
         return None
@@ -215,6 +335,8 @@ class RequestInfo:
         self.bytes_in = 0
         self.bytes_out = 0
         self.error = None
+        self.fault = None
+        self.sign_region = None
 
 
 def operation_name(r):
@@ -303,7 +425,7 @@ class Front(http.server.ThreadingHTTPServer):
         self.region = args.region
         self.max_skew = args.max_skew
         self.spool_dir = args.spool_dir or None
-        self.fault_policy = FaultPolicy()
+        self.fault_policy = FaultPolicy(args.faults, args.region)
         self.log_lock = threading.Lock()
         self.log_file = open(args.request_log, 'a', encoding='utf-8') \
             if args.request_log else None
@@ -401,6 +523,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     self.close_connection = True
                 else:
                     self._send_error(r, e)
+        except FaultReset:
+            r.error = 'fault: reset'
+            self.close_connection = True
+            self._drop_backend()
         except (BrokenPipeError, ConnectionResetError, socket.timeout) as e:
             r.error = r.error or ('client: ' + type(e).__name__)
             self.close_connection = True
@@ -431,6 +557,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             }
             if 'range' in hflat:
                 rec['range'] = hflat['range']
+            if r.sign_region:
+                rec['sign_region'] = r.sign_region
+            if r.fault:
+                rec['fault'] = r.fault
             canon = urllib.parse.quote(urllib.parse.unquote(raw_path), safe='/~')
             if canon != raw_path:
                 rec['noncanonical_path'] = True
@@ -463,7 +593,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         srv = self.server
         e = srv.fault_policy.before_auth(r)
         if e is not None:
-            raise e
+            self._fault(r, e)
         if not r.raw_path.isascii() or not r.raw_query.isascii():
             raise S3Err(400, 'InvalidURI', "Couldn't parse the specified URI "
                         '(non-ASCII bytes must be percent-encoded).')
@@ -516,6 +646,36 @@ class Handler(http.server.BaseHTTPRequestHandler):
         finally:
             if body is not None and hasattr(body, 'close'):
                 body.close()
+
+    def _fault(self, r, e):
+        """Carries out what FaultPolicy.before_auth decided; always raises."""
+        try:
+            n = int(r.headers.get('content-length') or 0)
+        except ValueError:
+            n = 0
+        if isinstance(e, FaultReset):
+            # half of the body (not waiting for one behind Expect: 100-continue),
+            # then an RST instead of a FIN: the client sees a reset mid-body
+            left = 0 if self._expect_100 else min(n // 2, 256 * 1024)
+            while left > 0:
+                chunk = self.rfile.read(min(IO_CHUNK, left))
+                if not chunk:
+                    break
+                left -= len(chunk)
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack('ii', 1, 0))
+            raise e
+        # an error answer: read the body first, so the client gets the answer
+        # (not a broken pipe) and the connection stays usable
+        self._length = n
+        if not self._expect_100:
+            while n > 0:
+                chunk = self.rfile.read(min(IO_CHUNK, n))
+                if not chunk:
+                    break
+                n -= len(chunk)
+            self._body_consumed = n == 0
+        raise e
 
     # ---------------------------------------------------------------------
     # authentication
@@ -638,6 +798,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         '"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".')
         access_key, sdate, region, service, _ = scope
         r.access_key = access_key
+        r.sign_region = region
         if access_key not in srv.creds:
             raise S3Err(403, 'InvalidAccessKeyId',
                         'The AWS Access Key Id you provided does not exist in our records.',
@@ -1199,7 +1360,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         parts.append('<RequestId>%s</RequestId>' % r.id)
         parts.append('<HostId>%s</HostId></Error>' % binascii.hexlify(r.id.encode()).decode())
         body = ''.join(parts).encode('utf-8')
-        self._send_simple(r, e.status, body, {'Content-Type': 'application/xml'})
+        headers = {'Content-Type': 'application/xml'}
+        headers.update(getattr(e, 'headers', {}))
+        self._send_simple(r, e.status, body, headers)
 
 
 def main():
@@ -1215,6 +1378,7 @@ def main():
     ap.add_argument('--region', default='us-east-1')
     ap.add_argument('--max-skew', type=int, default=900, help='seconds')
     ap.add_argument('--spool-dir', help='temp dir for bodies being verified')
+    ap.add_argument('--faults', help='JSON fault rules, re-read when changed (see the docstring)')
     args = ap.parse_args()
     host, _, port = args.backend.rpartition(':')
     args.backend = (host or '127.0.0.1', int(port))

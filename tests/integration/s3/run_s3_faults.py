@@ -1,0 +1,368 @@
+#!/usr/bin/python3
+"""Integration tests of S3 cleanup and of S3 failures, against the S3 test
+server started with --faults (scripts/s3-test-server.sh).
+
+  * cleanup: SIGTERM, --timeout and --memory-limit while an s3.writer is
+    uploading parts abort the multipart upload (SPEC §2): the request log
+    shows AbortMultipartUpload, ListMultipartUploads is empty, no object;
+    also when the script is stuck in a C call and the watchdog's hard stop
+    has to do it.
+  * faults: 503 SlowDown, 500 InternalError and connection resets mid-body
+    are retried (the log shows each attempt); made permanent, they fail
+    after AWS_MAX_ATTEMPTS attempts with a structured error; a bucket in
+    another region (301 PermanentRedirect, x-amz-bucket-region) is followed
+    once, re-signed for that region.
+
+Prints TAP. usage: run_s3_faults.py BQLUA
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import run_s3 as R   # noqa: E402  (ok(), bqlua(), base_env(), aws(): one TAP counter)
+
+ok = R.ok
+BUCKET = 'bqlua-faults'
+MiB = 1024 * 1024
+
+
+def log_records(ctx):
+    with open(ctx.env['S3_REQUEST_LOG']) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def records_for(ctx, key_prefix, since=0):
+    return [r for r in log_records(ctx)[since:] if (r.get('key') or '').startswith(key_prefix)]
+
+
+def set_faults(ctx, rules):
+    tmp = ctx.faults + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump({'rules': rules}, f)
+    os.replace(tmp, ctx.faults)   # a new inode: the front starts its counters over
+
+
+def open_uploads(ctx, prefix):
+    p = R.aws(ctx, 's3api', 'list-multipart-uploads', '--bucket', BUCKET, '--prefix', prefix)
+    if p.returncode != 0:
+        return None, p.stderr.decode()
+    return json.loads(p.stdout or b'{}').get('Uploads', []), p.stdout.decode()
+
+
+def object_exists(ctx, key):
+    p = R.aws(ctx, 's3api', 'head-object', '--bucket', BUCKET, '--key', key)
+    return p.returncode == 0
+
+
+def summary(recs):
+    return '\n'.join('%s %s %s %s' % (r['op'], r['status'], r.get('fault') or '', r.get('error') or '')
+                     for r in recs)
+
+
+# --- cleanup ---------------------------------------------------------------------------------
+
+WRITER_LOOP = r'''
+local B, key, mode = ...
+local w = s3.writer("s3://" .. B .. "/" .. key, {part_size = 5 * 1024 * 1024})
+local block = string.rep("x", 1024 * 1024)
+local n = 0
+while true do
+  w:write(block)
+  n = n + 1
+  if mode == "bomb" and n == 16 then           -- three parts handed over: then a bomb
+    local t = {}
+    while true do t[#t + 1] = string.rep("m", 1024 * 1024 - 64) .. #t end
+  elseif mode == "stuck" and n == 16 then      -- a C call no hook reaches
+    local s = string.rep("a", 3000)
+    s:find(".-.-.-.-.-.-b")
+  end
+end
+'''
+
+
+def start_writer(ctx, key, mode='loop', opts=()):
+    path = os.path.join(ctx.tmp, 'writer_%s.lua' % mode)
+    with open(path, 'w') as f:
+        f.write(WRITER_LOOP)
+    cmd = [ctx.bqlua, '--endpoint', ctx.endpoint] + list(opts) + [path, BUCKET, key, mode]
+    return subprocess.Popen(cmd, env=R.base_env(ctx, AWS_MAX_ATTEMPTS='3'), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def wait_parts(ctx, key, n, proc, limit=60):
+    """Waits until n UploadPart answers 200 for key are in the log."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit and proc.poll() is None:
+        if sum(1 for r in records_for(ctx, key) if r['op'] == 'UploadPart' and r['status'] == 200) >= n:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def check_cleaned(ctx, label, key, rc, want_rc, secs, max_secs, err):
+    # the front logs a request after answering it: give the last line a moment
+    for _ in range(40):
+        recs = records_for(ctx, key)
+        if any(r['op'] == 'AbortMultipartUpload' for r in recs):
+            break
+        time.sleep(0.05)
+    ok(rc == want_rc and secs < max_secs, '%s: exit %d within %g s (got %s after %.1f s)'
+       % (label, want_rc, max_secs, rc, secs), err)
+    aborts = [r for r in recs if r['op'] == 'AbortMultipartUpload']
+    ok(any(r['status'] == 204 for r in aborts), '%s: the log shows AbortMultipartUpload (204)' % label,
+       summary(recs) + '\n' + err)
+    ups, raw = open_uploads(ctx, key)
+    ok(ups == [], '%s: ListMultipartUploads is empty' % label, raw)
+    ok(not object_exists(ctx, key), '%s: no object at the key' % label)
+
+
+def test_sigterm(ctx):
+    key = 'cleanup/sigterm.bin'
+    p = start_writer(ctx, key)
+    started = wait_parts(ctx, key, 2, p)
+    ok(started, 'SIGTERM: the writer has uploaded 2 parts')
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    try:
+        _, err = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        _, err = p.communicate()
+    secs = time.monotonic() - t0
+    err = err.decode('utf-8', 'replace')
+    check_cleaned(ctx, 'SIGTERM', key, p.returncode, 143, secs, 5, err)
+    ok('upload aborted' in err and 'signal 15' in err, 'SIGTERM: the abort and the signal are logged', err)
+
+
+def test_timeout(ctx):
+    key = 'cleanup/timeout.bin'
+    t0 = time.monotonic()
+    p = start_writer(ctx, key, opts=['--timeout', '2'])
+    _, err = p.communicate(timeout=60)
+    secs = time.monotonic() - t0
+    err = err.decode('utf-8', 'replace')
+    parts = [r for r in records_for(ctx, key) if r['op'] == 'UploadPart' and r['status'] == 200]
+    ok(len(parts) >= 1, '--timeout 2: parts were uploaded before the limit (%d)' % len(parts))
+    check_cleaned(ctx, '--timeout 2', key, p.returncode, 4, secs, 2 + 5, err)
+    ok('time limit' in err, '--timeout 2: the limit is named', err)
+
+
+def test_memory(ctx):
+    key = 'cleanup/memory.bin'
+    t0 = time.monotonic()
+    p = start_writer(ctx, key, mode='bomb', opts=['--memory-limit', '64M'])
+    _, err = p.communicate(timeout=60)
+    secs = time.monotonic() - t0
+    err = err.decode('utf-8', 'replace')
+    check_cleaned(ctx, '--memory-limit 64M bomb', key, p.returncode, 4, secs, 30, err)
+    ok('memory limit' in err, '--memory-limit: the limit is named', err)
+
+
+def test_hard_stop(ctx):
+    key = 'cleanup/stuck.bin'
+    p = start_writer(ctx, key, mode='stuck')
+    started = wait_parts(ctx, key, 2, p)
+    time.sleep(0.5)                 # into the endless find
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    try:
+        _, err = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        _, err = p.communicate()
+    secs = time.monotonic() - t0
+    err = err.decode('utf-8', 'replace')
+    ok(started and 'did not stop in time' in err,
+       'stuck in string.find after SIGTERM: the watchdog ends it', err)
+    check_cleaned(ctx, 'watchdog hard stop', key, p.returncode, 143, secs, 3 + 4, err)
+
+
+# --- faults ----------------------------------------------------------------------------------
+
+def run_lua(ctx, code, args=(), opts=None, attempts='3'):
+    return R.bqlua(ctx, R.LUA_HELPERS + code, args=[BUCKET] + list(args), opts=opts,
+                   env=R.base_env(ctx, AWS_MAX_ATTEMPTS=attempts))
+
+
+def test_retried(ctx):
+    set_faults(ctx, [
+        {'op': 'PutObject', 'key_prefix': 'f/put', 'count': 2, 'status': 503, 'code': 'SlowDown'},
+        {'op': 'GetObject', 'key_prefix': 'f/put', 'count': 1, 'status': 500, 'code': 'InternalError'},
+        {'op': 'PutObject', 'key_prefix': 'f/reset', 'count': 1, 'action': 'reset'},
+    ])
+    n0 = len(log_records(ctx))
+    rc, out, err, _ = run_lua(ctx, r'''
+local B = ...
+local body = string.rep("0123456789abcdef", 65536)     -- 1 MiB: a reset lands mid-body
+s3.put("s3://" .. B .. "/f/put.bin", body)
+check(s3.get("s3://" .. B .. "/f/put.bin") == body, "get")
+print("retried ok")
+''')
+    ok(rc == 0 and 'retried ok' in out, 'put/get succeed through 503 SlowDown and 500', out + err)
+    # libcurl itself resends a request whose reused connection was reset,
+    # before bqlua sees the failure: the reset comes first in a process of
+    # its own, on a fresh connection, so the retry seen is bqlua's.
+    rc, out, err, _ = run_lua(ctx, r'''
+local B = ...
+local body = string.rep("0123456789abcdef", 65536)    -- 1 MiB: the reset lands mid-body
+s3.put("s3://" .. B .. "/f/reset.bin", body)
+check(s3.get("s3://" .. B .. "/f/reset.bin") == body, "get after reset")
+print("reset ok")
+''')
+    ok(rc == 0 and 'reset ok' in out, 'a put succeeds through a connection reset mid-body', out + err)
+    recs = records_for(ctx, 'f/put', n0)
+    puts = [(r['status'], r.get('fault')) for r in recs if r['op'] == 'PutObject']
+    ok(puts == [(503, '503 SlowDown'), (503, '503 SlowDown'), (200, None)],
+       'the log shows PutObject answered 503, 503, then 200', summary(recs))
+    gets = [(r['status'], r.get('fault')) for r in recs if r['op'] == 'GetObject']
+    ok(gets == [(500, '500 InternalError'), (200, None)], 'the log shows GetObject answered 500, then 200',
+       summary(recs))
+    recs = records_for(ctx, 'f/reset', n0)
+    puts = [(r['status'], r.get('fault')) for r in recs if r['op'] == 'PutObject']
+    ok(puts == [(None, 'reset'), (200, None)], 'a PutObject reset mid-body is sent again', summary(recs))
+
+    # the writer: every multipart call fails once, two parts are throttled
+    set_faults(ctx, [
+        {'op': 'CreateMultipartUpload', 'count': 1, 'status': 500, 'code': 'InternalError'},
+        {'op': 'UploadPart', 'count': 2, 'status': 503, 'code': 'SlowDown'},
+        {'op': 'UploadPart', 'skip': 1, 'count': 1, 'action': 'reset'},
+        {'op': 'CompleteMultipartUpload', 'count': 1, 'status': 503, 'code': 'SlowDown'},
+    ])
+    n0 = len(log_records(ctx))
+    rc, out, err, _ = run_lua(ctx, r'''
+local B = ...
+local w = s3.writer("s3://" .. B .. "/f/writer.bin", {part_size = 5 * 1024 * 1024})
+local block = {}
+for i = 0, 4095 do block[#block + 1] = string.char(i * 7 % 256) end
+block = table.concat(block)
+for i = 1, 11 * 256 + 10 do w:write(block) end            -- 11 MiB + 40 KiB: 3 parts
+local r = w:close()
+print(r.parts, r.size)
+local got = s3.get("s3://" .. B .. "/f/writer.bin")
+check(got == string.rep(block, 11 * 256 + 10), "content")
+print("writer ok")
+''', attempts='4')
+    recs = records_for(ctx, 'f/writer', n0)
+    ok(rc == 0 and 'writer ok' in out, 'a writer succeeds through 500, SlowDown and a reset on every step',
+       out + err + summary(recs))
+    faults = sorted(r['fault'] for r in recs if r.get('fault'))
+    ok(faults == ['500 InternalError', '503 SlowDown', '503 SlowDown', '503 SlowDown', 'reset'],
+       'the log shows the five injected faults, each retried', summary(recs))
+    ok(sum(1 for r in recs if r['op'] == 'CompleteMultipartUpload' and r['status'] == 200) == 1,
+       'CompleteMultipartUpload succeeds once', summary(recs))
+
+
+def test_permanent(ctx):
+    set_faults(ctx, [
+        {'op': 'PutObject', 'key_prefix': 'f/perm-503', 'status': 503, 'code': 'SlowDown'},
+        {'op': 'PutObject', 'key_prefix': 'f/perm-reset', 'action': 'reset'},
+        {'op': 'UploadPart', 'key_prefix': 'f/perm-writer', 'status': 500, 'code': 'InternalError'},
+    ])
+    n0 = len(log_records(ctx))
+    rc, out, err, secs = run_lua(ctx, r'''
+local B = ...
+local body = string.rep("p", 600 * 1024)
+local ok, e = pcall(s3.put, "s3://" .. B .. "/f/perm-503.bin", body)
+check(not ok and type(e) == "table", "raises a table")
+check(e.code == "SlowDown" and e.status == 503 and e.retryable == true, "503: " .. tostring(e))
+check(e.uri == "s3://" .. B .. "/f/perm-503.bin" and e.request_id ~= nil, "uri, request id")
+print("permanent ok")
+''', attempts='3')
+    ok(rc == 0 and 'permanent ok' in out,
+       'a permanent 503 SlowDown fails with a structured error (code, status, retryable, uri)', out + err)
+    rc, out, err, _ = run_lua(ctx, r'''
+local B = ...
+local ok, e = pcall(s3.put, "s3://" .. B .. "/f/perm-reset.bin", string.rep("p", 600 * 1024))
+check(not ok and type(e) == "table", "reset raises a table")
+check(e.code == "BrokenConnection" and e.retryable == true, "reset: " .. tostring(e.code) .. " " .. tostring(e))
+print("permanent ok")
+''', attempts='3')
+    ok(rc == 0 and 'permanent ok' in out,
+       'permanent resets fail with a structured error (BrokenConnection, retryable)', out + err)
+    rc, out, err, _ = run_lua(ctx, r'''
+local B = ...
+local w = s3.writer("s3://" .. B .. "/f/perm-writer.bin", {part_size = 5 * 1024 * 1024})
+local ok, e = pcall(function() for i = 1, 11 do w:write(string.rep("w", 1024 * 1024)) end w:close() end)
+check(not ok and type(e) == "table" and e.code == "InternalError" and e.status == 500, "writer: " .. tostring(e))
+print("permanent ok")
+''', attempts='3')
+    ok(rc == 0 and 'permanent ok' in out, 'a writer whose parts always fail with 500 raises InternalError',
+       out + err)
+    for prefix, want in (('f/perm-503', 3), ('f/perm-reset', 3)):
+        recs = [r for r in records_for(ctx, prefix, n0) if r['op'] == 'PutObject']
+        ok(len(recs) == want and all(r.get('fault') for r in recs),
+           '%s: exactly AWS_MAX_ATTEMPTS=3 attempts' % prefix, summary(recs))
+    recs = records_for(ctx, 'f/perm-writer', n0)
+    ok(any(r['op'] == 'AbortMultipartUpload' and r['status'] == 204 for r in recs),
+       'the failed writer aborts its upload', summary(recs))
+    ok('could not abort' not in err and 'upload aborted' in err, 'the failed writer logs the abort', err)
+    ups, raw = open_uploads(ctx, 'f/perm-writer')
+    ok(ups == [], 'no upload is left open', raw)
+    # one attempt only
+    n0 = len(log_records(ctx))
+    rc, out, err, _ = run_lua(ctx, 'local B = ...; print(pcall(s3.put, "s3://" .. B .. "/f/perm-503.x", "x"))',
+                              attempts='1')
+    recs = [r for r in records_for(ctx, 'f/perm-503', n0) if r['op'] == 'PutObject']
+    ok(rc == 0 and len(recs) == 1, 'AWS_MAX_ATTEMPTS=1: one attempt', out + err + summary(recs))
+
+
+def test_redirect(ctx):
+    set_faults(ctx, [{'op': '*', 'action': 'redirect', 'signed_region_not': 'us-east-1'}])
+    n0 = len(log_records(ctx))
+    rc, out, err, _ = run_lua(ctx, r'''
+local B = ...
+s3.put("s3://" .. B .. "/f/region.txt", "moved")
+check(s3.get("s3://" .. B .. "/f/region.txt") == "moved", "get")
+check(s3.head("s3://" .. B .. "/f/region.txt").size == 5, "head")
+print("redirect ok")
+''', opts=['--endpoint', ctx.endpoint, '--region', 'us-west-2'])
+    recs = records_for(ctx, 'f/region', n0)
+    ok(rc == 0 and 'redirect ok' in out, '--region us-west-2 against a bucket in us-east-1 succeeds',
+       out + err + summary(recs))
+    seen = [(r['op'], r['status'], r.get('sign_region')) for r in recs]
+    ok(seen == [('PutObject', 301, 'us-west-2'), ('PutObject', 200, 'us-east-1'),
+                ('GetObject', 200, 'us-east-1'), ('HeadObject', 200, 'us-east-1')],
+       'one 301 PermanentRedirect, then every request re-signed for us-east-1', '\n'.join(map(str, seen)))
+    set_faults(ctx, [])
+
+
+def main():
+    if len(sys.argv) != 2:
+        print('usage: run_s3_faults.py BQLUA', file=sys.stderr)
+        return 2
+    ctx = R.Ctx()
+    ctx.bqlua = os.path.abspath(sys.argv[1])
+    ctx.tmp = tempfile.mkdtemp(prefix='bqlua-s3f-')
+    srv = os.path.join(ctx.tmp, 'srv')
+    os.makedirs(srv)
+    ctx.faults = os.path.join(ctx.tmp, 'faults.json')
+    try:
+        p = subprocess.run(['bash', R.SERVER, 'start', srv, '--bucket', BUCKET, '--faults', ctx.faults],
+                           capture_output=True, timeout=240)
+        if p.returncode != 0:
+            print('1..0 # SKIP the S3 test server did not start: %s' % p.stderr.decode()[-300:].replace('\n', ' '))
+            return 0
+        ctx.env = R.load_env(os.path.join(srv, 'env'))
+        ctx.endpoint = ctx.env['S3_ENDPOINT']
+        only = os.environ.get('BQLUA_TEST_ONLY')
+        for t in (test_sigterm, test_timeout, test_memory, test_hard_stop,
+                  test_retried, test_permanent, test_redirect):
+            if not only or only in t.__name__:
+                t(ctx)
+    finally:
+        subprocess.run(['bash', R.SERVER, 'stop', srv], capture_output=True, timeout=60)
+        shutil.rmtree(ctx.tmp, ignore_errors=True)
+    print('1..%d' % R._n)
+    return 1 if R._failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
