@@ -7,8 +7,9 @@
 #   3. puts lua/examples/batchquery.lua at s3://batchquery-s3/script/batchquery.lua
 #      on a local S3 (--s3-root directory);
 #   4. runs `bqlua batchquery-s3 script/batchquery.lua` exactly as the container's
-#      command override would: IAM token, verified TLS, SELECT * FROM table1,
-#      the result written as s3://batchquery-s3/output/result.part_00000;
+#      command override would: IAM token, verified TLS, SELECT * FROM table1
+#      exported by conn:export (formatted and uploaded in C) as
+#      s3://batchquery-s3/output/result.part_00000, Aurora's INTO OUTFILE S3 format;
 #   5. prints that file, and stops what it started.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,10 +20,12 @@ cd "$here"
 bq_require_packages "${BQ_BUILD_PACKAGES[@]}" mariadb-server mariadb-client openssl \
     libpam-modules python3 python3-botocore
 
-echo "== building"
-[ -f build/build.ninja ] || meson setup build >/dev/null
-ninja -C build src/bqlua >/dev/null
-bqlua=$here/build/src/bqlua
+# BQLUA_BUILD_DIR: another build directory (default build/).
+build=${BQLUA_BUILD_DIR:-build}
+echo "== building ($build)"
+[ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
+ninja -C "$build" src/bqlua >/dev/null
+bqlua=$(cd "$build" && pwd)/src/bqlua
 
 work=$(mktemp -d /tmp/bqlua-demo.XXXXXX)
 cleanup() {

@@ -45,6 +45,9 @@
 #                                                 (reason of a refusal; never secrets)
 #   MYSQL_ERROR_LOG=DIR/mariadbd.log
 #
+# MYSQL_EXTRA_ARGS (environment of `start`): more mariadbd options, split on
+# spaces, e.g. MYSQL_EXTRA_ARGS=--secure-file-priv=/tmp/x for INTO OUTFILE.
+#
 # Log in with an IAM token:
 #   mariadb --enable-cleartext-plugin --ssl-ca=$MYSQL_CA --ssl-verify-server-cert \
 #       -h 127.0.0.1 -P $MYSQL_PORT -u bq_iam -p"$TOKEN" bqtest
@@ -228,6 +231,11 @@ EOF
         if [ $notls -eq 0 ]; then
             args+=(--ssl-ca="$dir/tls/ca.pem" --ssl-cert="$dir/tls/server-cert.pem"
                    --ssl-key="$dir/tls/server-key.pem" --require-secure-transport=OFF)
+        fi
+        if [ -n "${MYSQL_EXTRA_ARGS:-}" ]; then
+            local -a extra
+            read -r -a extra <<<"$MYSQL_EXTRA_ARGS"
+            args+=("${extra[@]}")
         fi
         : > "$dir/mariadbd.log"
         mariadbd "${args[@]}" </dev/null >>"$dir/mariadbd.out" 2>&1 &

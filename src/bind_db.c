@@ -16,7 +16,10 @@
 #include "bind_db.h"
 #include "credentials.h"
 #include "db.h"
+#include "export.h"
 #include "limit.h"
+#include "log.h"
+#include "s3.h"
 #include "sandbox.h"
 #include "util.h"
 
@@ -26,6 +29,7 @@
 #include <lauxlib.h>
 
 #define CONN_MT "bqlua.db.conn"
+#define EXPORT_MT "bqlua.db.export"
 #define CURSOR_MT "bqlua.db.rows"
 
 struct conn {
@@ -506,10 +510,252 @@ static int l_conn_rows(lua_State *L)
     return 4;
 }
 
+/* --- export --------------------------------------------------------------------------- */
+
+static const char *const export_options[] = {
+    "format", "header", "part_size", "overwrite", "manifest", "sse", "kms_key_id", "params",
+    "fields_terminated_by", "fields_enclosed_by", "optionally", "fields_escaped_by",
+    "lines_starting_by", "lines_terminated_by", NULL,
+};
+
+/* Holds the C result while it is turned into Lua values, so a raise frees it. */
+struct export_box {
+    struct bq_export_result res;
+};
+
+static int export_box_gc(lua_State *L)
+{
+    struct export_box *b = luaL_checkudata(L, 1, EXPORT_MT);
+    bq_export_result_free(&b->res);
+    return 0;
+}
+
+static const luaL_Reg export_box_meta[] = {
+    { "__gc", export_box_gc },
+    { NULL, NULL },
+};
+
+static void opt_bytes(lua_State *L, int idx, const char *name, struct bq_outfile_str *out)
+{
+    int t = lua_getfield(L, idx, name);
+    if (t != LUA_TNIL) {
+        if (t != LUA_TSTRING)
+            luaL_argerror(L, idx, lua_pushfstring(L, "option '%s' must be a string", name));
+        out->s = lua_tolstring(L, -1, &out->len);  /* the options table keeps it alive */
+    }
+    lua_pop(L, 1);
+}
+
+/* The '?' parameters from opts.params (an array; .n counts trailing nils). */
+static struct bq_db_value *export_params(lua_State *L, int idx, size_t *n)
+{
+    *n = 0;
+    if (lua_getfield(L, idx, "params") == LUA_TNIL) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    if (!lua_istable(L, -1))
+        luaL_argerror(L, idx, "option 'params' must be an array");
+    int pt = lua_gettop(L);     /* stays on the stack: it keeps the strings alive */
+    lua_Integer count;
+    if (lua_getfield(L, pt, "n") != LUA_TNIL) {
+        int isint = 0;
+        count = lua_tointegerx(L, -1, &isint);
+        if (!isint || count < 0 || count > 65535)
+            luaL_argerror(L, idx, "option 'params': n must be a count");
+    } else {
+        count = (lua_Integer)lua_rawlen(L, pt);
+    }
+    lua_pop(L, 1);
+    struct bq_db_value *p = lua_newuserdatauv(L, (count ? (size_t)count : 1) * sizeof *p, 0);
+    memset(p, 0, (count ? (size_t)count : 1) * sizeof *p);
+    for (lua_Integer i = 0; i < count; i++) {
+        int t = lua_rawgeti(L, pt, i + 1);
+        switch (t) {
+        case LUA_TNIL:
+            p[i].type = BQ_DB_NULL;
+            break;
+        case LUA_TBOOLEAN:
+            p[i].type = BQ_DB_INT;
+            p[i].i = lua_toboolean(L, -1);
+            break;
+        case LUA_TNUMBER:
+            if (lua_isinteger(L, -1)) {
+                p[i].type = BQ_DB_INT;
+                p[i].i = lua_tointeger(L, -1);
+            } else {
+                p[i].type = BQ_DB_DOUBLE;
+                p[i].d = lua_tonumber(L, -1);
+            }
+            break;
+        case LUA_TSTRING:
+            p[i].type = BQ_DB_STRING;
+            p[i].s = lua_tolstring(L, -1, &p[i].len);  /* params table keeps it */
+            break;
+        default:
+            if (bq_is_null(L, -1)) {
+                p[i].type = BQ_DB_NULL;
+                break;
+            }
+            luaL_argerror(L, idx, lua_pushfstring(L, "params[%d]: expected string, number, boolean or db.null, got %s",
+                                                  (int)i + 1, luaL_typename(L, -1)));
+        }
+        lua_pop(L, 1);
+    }
+    *n = (size_t)count;
+    return p;
+}
+
+/* Raises the structured error for a failed export. */
+static int export_raise(lua_State *L, const struct bq_export_error *err)
+{
+    if (err->kind == BQ_EXPORT_ERR_DB)
+        return bq_db_raise(L, "export", &err->db);
+    if (err->kind == BQ_EXPORT_ERR_USAGE)
+        return luaL_error(L, "bad argument #3 to 'export' (%s)", err->message);
+    if ((err->kind == BQ_EXPORT_ERR_S3 && err->s3.kind == BQ_HTTP_ERR_CANCELLED) || bq_cancelled())
+        bq_limits_check(L);
+    struct bq_error_info e = { .uri = err->uri[0] ? err->uri : NULL };
+    if (err->kind == BQ_EXPORT_ERR_EXISTS) {
+        e.code = "AlreadyExists";
+        e.message = err->message;
+    } else {
+        e.code = err->s3.code[0] ? err->s3.code : NULL;
+        e.message = err->s3.message;
+        e.status = err->s3.status;
+        e.retryable = err->s3.retryable;
+        e.request_id = err->s3.request_id[0] ? err->s3.request_id : NULL;
+    }
+    return bq_raise_error(L, &e);
+}
+
+/* conn:export(sql, uri_prefix [, opts]) -> {rows=, bytes=, parts={uri...}}. May raise. */
+static int l_conn_export(lua_State *L)
+{
+    struct conn *c = check_open(L, "export");
+    size_t sql_len;
+    const char *sql = luaL_checklstring(L, 2, &sql_len);
+    const char *uri = luaL_checkstring(L, 3);
+    lua_settop(L, 4);
+    int oi = 4;
+    if (!lua_isnil(L, oi))
+        luaL_checktype(L, oi, LUA_TTABLE);
+    else {
+        lua_newtable(L);
+        lua_replace(L, oi);
+    }
+    bq_check_options(L, oi, export_options);
+
+    char *b = NULL, *k = NULL, *v = NULL, why[300];
+    if (bq_s3_uri_parse(uri, &b, &k, &v, why, sizeof why) < 0)
+        luaL_argerror(L, 3, lua_pushstring(L, why));
+    const char *bucket = lua_pushstring(L, b), *prefix = lua_pushstring(L, k);  /* ... bucket prefix */
+    bool versioned = v != NULL;
+    free(b);
+    free(k);
+    free(v);
+    if (versioned)
+        luaL_argerror(L, 3, "a prefix takes no versionId");
+    if (!*prefix)
+        luaL_argerror(L, 3, "the prefix needs a key: s3://bucket/prefix");
+    const struct bq_options *ho = bq_host(L)->opts;
+    if (ho->allow_buckets) {
+        bool allowed = false;
+        for (size_t i = 0; i < ho->n_allow_buckets; i++)
+            allowed = allowed || !strcmp(ho->allow_buckets[i], bucket);
+        if (!allowed) {
+            struct bq_error_info e = {
+                .code = "AccessDenied",
+                .message = lua_pushfstring(L, "bucket '%s' is not in the allowed buckets (--allow-bucket)", bucket),
+                .status = 403,
+                .uri = uri,
+            };
+            return bq_raise_error(L, &e);
+        }
+    }
+
+    struct bq_outfile_opts fo;
+    memset(&fo, 0, sizeof fo);
+    struct bq_export_opts eo;
+    memset(&eo, 0, sizeof eo);
+    eo.format = &fo;
+    const char *format = bq_db_opt_string(L, oi, "format", false);
+    if (format && !strcmp(format, "csv"))
+        fo.format = BQ_OUTFILE_CSV;
+    else if (format && strcmp(format, "text") != 0)
+        luaL_argerror(L, oi, "option 'format' must be \"text\" or \"csv\"");
+    opt_bytes(L, oi, "fields_terminated_by", &fo.fields_terminated_by);
+    opt_bytes(L, oi, "fields_enclosed_by", &fo.fields_enclosed_by);
+    opt_bytes(L, oi, "fields_escaped_by", &fo.fields_escaped_by);
+    opt_bytes(L, oi, "lines_starting_by", &fo.lines_starting_by);
+    opt_bytes(L, oi, "lines_terminated_by", &fo.lines_terminated_by);
+    int flag = 0;
+    if (opt_bool(L, oi, "optionally", &flag))
+        fo.optionally = flag;
+    if (opt_bool(L, oi, "header", &flag))
+        eo.header = flag;
+    if (opt_bool(L, oi, "overwrite", &flag))
+        eo.overwrite = flag;
+    if (opt_bool(L, oi, "manifest", &flag))
+        eo.manifest = flag;
+    if (lua_getfield(L, oi, "part_size") != LUA_TNIL) {
+        int isint = 0;
+        lua_Integer ps = lua_tointegerx(L, -1, &isint);
+        if (!isint || lua_type(L, -1) != LUA_TNUMBER || ps < 1 || (uint64_t)ps > BQ_EXPORT_PART_SIZE_MAX)
+            luaL_argerror(L, oi, "option 'part_size' must be an integer from 1 byte to 5 TiB");
+        eo.part_size = (uint64_t)ps;
+    }
+    lua_pop(L, 1);
+    eo.sse = bq_db_opt_string(L, oi, "sse", false);
+    if (eo.sse && strcmp(eo.sse, "AES256") != 0 && strcmp(eo.sse, "aws:kms") != 0)
+        luaL_argerror(L, oi, "option 'sse' must be \"AES256\" or \"aws:kms\"");
+    eo.kms_key_id = bq_db_opt_string(L, oi, "kms_key_id", false);
+    if (eo.kms_key_id && (!eo.sse || strcmp(eo.sse, "aws:kms") != 0))
+        luaL_argerror(L, oi, "option 'kms_key_id' needs sse = \"aws:kms\"");
+    eo.params = export_params(L, oi, &eo.nparams);
+    /* Checked here so a usage error raises before anything is listed. */
+    struct bq_outfile *probe = bq_outfile_new(&fo, why, sizeof why);
+    if (!probe)
+        luaL_argerror(L, oi, lua_pushstring(L, why));
+    bq_outfile_free(probe);
+
+    /* A result that query() left behind when it raised half-way is dropped. */
+    if (c->res && !c->res_iter) {
+        struct bq_db_result *old = c->res;
+        c->res = NULL;
+        c->serial++;
+        bq_db_result_free(old);
+    }
+    bq_limits_check(L);
+    struct export_box *box = lua_newuserdatauv(L, sizeof *box, 0);
+    memset(box, 0, sizeof *box);
+    bq_set_class(L, EXPORT_MT, NULL, export_box_meta);         /* ... box */
+    struct bq_export_error err;
+    if (bq_export_run(c->db, bq_s3_service(ho), sql, sql_len, bucket, prefix, &eo, &box->res, &err) < 0) {
+        if (err.kind == BQ_EXPORT_ERR_DB && err.db.kind == BQ_DB_ERR_USAGE)
+            return luaL_error(L, "bad argument #1 to 'export' (%s)", err.db.message);
+        return export_raise(L, &err);
+    }
+    lua_createtable(L, 0, 3);                                   /* ... box result */
+    lua_pushinteger(L, (lua_Integer)box->res.rows);
+    lua_setfield(L, -2, "rows");
+    lua_pushinteger(L, (lua_Integer)box->res.bytes);
+    lua_setfield(L, -2, "bytes");
+    lua_createtable(L, (int)box->res.nparts, 0);
+    for (size_t i = 0; i < box->res.nparts; i++) {
+        lua_pushstring(L, box->res.parts[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, "parts");
+    bq_export_result_free(&box->res);
+    return 1;
+}
+
 static const luaL_Reg conn_methods[] = {
     { "query", l_conn_query },
     { "rows", l_conn_rows },
     { "exec", l_conn_exec },
+    { "export", l_conn_export },
     { "close", l_conn_close },
     { NULL, NULL },
 };

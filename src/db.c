@@ -360,6 +360,31 @@ const char *bq_db_result_column_name(const struct bq_db_result *r, unsigned i, s
     return r->fields[i].name;
 }
 
+bool bq_db_result_column_is_string(const struct bq_db_result *r, unsigned i)
+{
+    switch (r->fields[i].type) {
+    case MYSQL_TYPE_TINY:
+    case MYSQL_TYPE_SHORT:
+    case MYSQL_TYPE_INT24:
+    case MYSQL_TYPE_LONG:
+    case MYSQL_TYPE_LONGLONG:
+    case MYSQL_TYPE_YEAR:
+    case MYSQL_TYPE_BIT:
+    case MYSQL_TYPE_FLOAT:
+    case MYSQL_TYPE_DOUBLE:
+    case MYSQL_TYPE_DECIMAL:
+    case MYSQL_TYPE_NEWDECIMAL:
+        return false;
+    default:
+        return true;
+    }
+}
+
+unsigned long bq_db_result_column_length(const struct bq_db_result *r, unsigned i)
+{
+    return r->fields[i].length;
+}
+
 static enum col_kind kind_of(enum enum_field_types t)
 {
     switch (t) {

@@ -92,6 +92,12 @@ struct bq_db_result *bq_db_run(struct bq_db *db, const char *sql, size_t len,
 
 unsigned bq_db_result_columns(const struct bq_db_result *r);
 const char *bq_db_result_column_name(const struct bq_db_result *r, unsigned i, size_t *len);
+/* For export (outfile.h): whether the server treats column i as a string
+ * (MySQL's STRING_RESULT: text, binary, temporal, ENUM, SET, JSON, GEOMETRY;
+ * not integers, YEAR, BIT, DECIMAL, FLOAT, DOUBLE), and its maximum length in
+ * bytes as the server reports it. */
+bool bq_db_result_column_is_string(const struct bq_db_result *r, unsigned i);
+unsigned long bq_db_result_column_length(const struct bq_db_result *r, unsigned i);
 /* For statements without a result set. */
 uint64_t bq_db_result_affected_rows(const struct bq_db_result *r);
 uint64_t bq_db_result_insert_id(const struct bq_db_result *r);
@@ -101,7 +107,8 @@ uint64_t bq_db_result_insert_id(const struct bq_db_result *r);
  * the same values from either protocol: integers (and YEAR) as INT,
  * BIGINT UNSIGNED beyond 2^63-1 as STRING, FLOAT/DOUBLE as DOUBLE, DECIMAL as
  * STRING, temporal types as the server prints them, everything else as
- * binary-safe STRING. */
+ * binary-safe STRING. From the text protocol (no parameters), s/len hold
+ * the server's text for every non-NULL value, whatever its type. */
 int bq_db_result_fetch(struct bq_db_result *r, const struct bq_db_value **row, struct bq_db_error *err);
 
 /* Reads what is left of the result (so the connection can be used again) and

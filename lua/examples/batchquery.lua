@@ -11,8 +11,6 @@
 --   DB_HOST, DB_PORT (3306), DB_USER, DB_NAME (db01), DB_REGION (AWS_REGION),
 --   DB_SSL_CA (the RDS CA bundle), TABLE (table1),
 --   OUTPUT_PREFIX (s3://batchquery-s3/output/result)
-local tsv = require "bq.tsv"
-
 local function env(name, default)
   local v = os.getenv(name)
   if v == nil or v == "" then
@@ -43,18 +41,9 @@ local conn <close> = db.connect{
 }
 log.info("connected to %s:%d as %s", cfg.host, cfg.port, cfg.user)
 
-local sql = "SELECT * FROM `" .. cfg.table .. "`"
-local columns = conn:query(sql .. " LIMIT 0").columns
-
-local part = cfg.output .. ".part_00000"
-local out <close> = s3.writer(part, { content_type = "text/tab-separated-values" })
-local rows, started = 0, os.time()
-for row in conn:rows(sql) do
-  -- rows are keyed by column name; the text format wants them in order
-  local fields = {}
-  for i, name in ipairs(columns) do fields[i] = row[name] end
-  out:write(tsv.row(fields, #columns))
-  rows = rows + 1
-end
-local info = out:close()
-log.info("wrote %d rows (%d bytes) to %s in %d s", rows, info.size, part, os.time() - started)
+-- Rows are read, formatted (MySQL's INTO OUTFILE text format) and uploaded in
+-- C: result.part_00000, result.part_00001, ... as Aurora's INTO OUTFILE S3.
+local started = os.time()
+local res = conn:export("SELECT * FROM `" .. cfg.table .. "`", cfg.output, { overwrite = true })
+log.info("wrote %d rows (%d bytes) to %s in %d s", res.rows, res.bytes,
+         table.concat(res.parts, ", "), os.time() - started)

@@ -1,0 +1,27 @@
+-- Runs conn:export for each case in $EXPORT_CASES (JSON: [{name=, sql=,
+-- prefix=, opts=}]) and prints one JSON line per case:
+-- {"name":..., "ok":true, "rows":, "bytes":, "parts":[...]} or
+-- {"name":..., "ok":false, "code":..., "message":...}.
+local cases = json.decode(os.getenv("EXPORT_CASES"))
+local conn <close> = db.connect{
+  host = os.getenv("MYSQL_HOST"), port = math.tointeger(tonumber(os.getenv("MYSQL_PORT"))),
+  user = os.getenv("MYSQL_PW_USER"), password = os.getenv("MYSQL_PW_PASSWORD"),
+  database = os.getenv("MYSQL_DATABASE"),
+}
+for _, c in ipairs(cases) do
+  local opts = c.opts
+  if opts ~= nil and opts.params then
+    -- JSON null stands for SQL NULL
+    for i = 1, #opts.params do
+      if opts.params[i] == json.null then opts.params[i] = db.null end
+    end
+  end
+  local okk, res = pcall(conn.export, conn, c.sql, "s3://exports/" .. c.prefix, opts)
+  if okk then
+    print(json.encode{ name = c.name, ok = true, rows = res.rows, bytes = res.bytes, parts = res.parts })
+  else
+    local code, msg = nil, tostring(res)
+    if type(res) == "table" then code, msg = res.code, res.message end
+    print(json.encode{ name = c.name, ok = false, code = code or json.null, message = msg })
+  end
+end

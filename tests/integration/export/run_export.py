@@ -1,0 +1,412 @@
+#!/usr/bin/python3
+"""TAP driver for conn:export against a throwaway MariaDB and --s3-root.
+
+Usage: run_export.py BQLUA
+
+Golden tests: a table of hostile values (every column type, NULL in every
+nullable column, TAB, LF, CR, backslash, NUL, 0xFF, UTF-8, empty strings, the
+strings NULL and \\N) is written by the server's own SELECT ... INTO OUTFILE
+with several FIELDS/LINES combinations and by conn:export with the same
+options; the files must be byte-identical. Then: CSV read back with Python's
+csv module, header, part splitting, manifest, overwrite refusal and
+replacement, zero rows, '?' parameters, and SIGTERM during an export (nothing
+left at the prefix). Run as root with Debian's /usr/bin/python3 (pymysql).
+Stops what it started.
+"""
+
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+SERVER = os.path.join(REPO, "scripts", "mariadb-test-server.sh")
+CASES_LUA = os.path.join(HERE, "export_cases.lua")
+
+_n = 0
+_failed = 0
+
+
+def ok(cond, name, diag=None):
+    global _n, _failed
+    _n += 1
+    print(f"{'ok' if cond else 'not ok'} {_n} - {name}", flush=True)
+    if not cond:
+        _failed += 1
+        if diag:
+            for line in str(diag).splitlines()[-25:]:
+                print(f"#   {line}", flush=True)
+    return cond
+
+
+try:
+    import pymysql
+except ImportError as e:
+    print("1..1")
+    print(f"not ok 1 - import pymysql ({e}); run with /usr/bin/python3")
+    sys.exit(1)
+
+if len(sys.argv) != 2:
+    print("usage: run_export.py BQLUA", file=sys.stderr)
+    sys.exit(2)
+BQLUA = os.path.abspath(sys.argv[1])
+
+TMP = tempfile.mkdtemp(prefix="bqlua-export-")
+OUTDIR = os.path.join(TMP, "outfiles")      # the server's secure_file_priv
+S3ROOT = os.path.join(TMP, "s3")
+BUCKET = "exports"
+SERVER_DIR = os.path.join(TMP, "db")
+STARTED = []
+
+
+def cleanup():
+    for d in STARTED:
+        subprocess.run(["bash", SERVER, "stop", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    STARTED.clear()
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+def on_signal(signum, frame):
+    cleanup()
+    sys.exit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, on_signal)
+signal.signal(signal.SIGINT, on_signal)
+
+
+def start_server():
+    os.makedirs(OUTDIR)
+    env = dict(os.environ, MYSQL_EXTRA_ARGS=f"--secure-file-priv={OUTDIR}")
+    r = subprocess.run(["bash", SERVER, "start", SERVER_DIR, "--no-tls"], capture_output=True, text=True,
+                       timeout=120, env=env)
+    if r.returncode != 0:
+        print(f"Bail out! cannot start the server: {r.stderr[-2000:]}", flush=True)
+        cleanup()
+        sys.exit(1)
+    STARTED.append(SERVER_DIR)
+    senv = {}
+    with open(os.path.join(SERVER_DIR, "env")) as f:
+        for line in f:
+            k, _, v = line.rstrip("\n").partition("=")
+            if k:
+                senv[k] = v
+    return senv
+
+
+def root_conn(senv, **kw):
+    return pymysql.connect(unix_socket=senv["MYSQL_SOCKET"], user="root", database=senv["MYSQL_DATABASE"],
+                           charset="utf8mb4", autocommit=True, **kw)
+
+
+HOSTILE = "tab\there|nl\nhere|cr\rhere|bs\\here|nul\0here|q\"uote|c,omma|semi;colon|n-dash#hash~ nN0"
+TYPES = [
+    ("c_tinyint", "TINYINT"), ("c_smallint", "SMALLINT"), ("c_mediumint", "MEDIUMINT"), ("c_int", "INT"),
+    ("c_bigint", "BIGINT"), ("c_ubigint", "BIGINT UNSIGNED"), ("c_decimal", "DECIMAL(20,6)"),
+    ("c_float", "FLOAT"), ("c_double", "DOUBLE"), ("c_bit8", "BIT(8)"), ("c_bit64", "BIT(64)"),
+    ("c_date", "DATE"), ("c_datetime", "DATETIME(6)"), ("c_timestamp", "TIMESTAMP(3) NULL"),
+    ("c_time", "TIME(2)"), ("c_year", "YEAR"), ("c_char", "CHAR(120)"), ("c_varchar", "VARCHAR(200)"),
+    ("c_binary", "BINARY(16)"), ("c_varbinary", "VARBINARY(200)"), ("c_tinyblob", "TINYBLOB"),
+    ("c_blob", "BLOB"), ("c_mediumblob", "MEDIUMBLOB"), ("c_tinytext", "TINYTEXT"), ("c_text", "TEXT"),
+    ("c_mediumtext", "MEDIUMTEXT"), ("c_enum", "ENUM('a','b\tc','NULL')"), ("c_set", "SET('x','y','z')"),
+    ("c_json", "JSON"), ("c_point", "POINT"), ("c_inet6", "INET6"), ("c_uuid", "UUID"),
+]
+# A LONGTEXT/LONGBLOB is a "blob" to the server's prepare(); keep it last so
+# the earlier columns decide is_ambiguous_field_term as on the server.
+TYPES_LONG = [("c_longblob", "LONGBLOB"), ("c_longtext", "LONGTEXT")]
+
+
+def make_table(c):
+    cols = ",\n".join(f"{n} {t}" for n, t in TYPES + TYPES_LONG)
+    c.execute(f"CREATE TABLE hostile (id INT PRIMARY KEY,\n{cols}) DEFAULT CHARSET=utf8mb4")
+    names = ["id"] + [n for n, _ in TYPES + TYPES_LONG]
+    ph = ", ".join(["%s"] * len(names))
+    ins = f"INSERT INTO hostile ({', '.join(names)}) VALUES ({ph})"
+    # row 1: NULL everywhere
+    c.execute(ins, [1] + [None] * (len(names) - 1))
+    # rows 2..: typed values, then hostile strings in every string column
+    def row(i, nums, strs, blob, extra):
+        vals = {"id": i}
+        vals.update(nums)
+        for n, t in TYPES + TYPES_LONG:
+            if n in vals:
+                continue
+            if "BLOB" in t or "BINARY" in t:
+                vals[n] = blob
+            elif "TEXT" in t or "CHAR" in t:
+                vals[n] = strs
+        vals.update(extra)
+        return [vals.get(n) for n in names]
+    nums2 = dict(c_tinyint=-128, c_smallint=32767, c_mediumint=-8388608, c_int=2147483647,
+                 c_bigint=-9223372036854775808, c_ubigint=18446744073709551615, c_decimal="-12345678901234.123456",
+                 c_float=3.14159, c_double=-1.7976931348623157e308, c_bit8=b"\x0a", c_bit64=b"\x00\x09\x0a\x5c\x00\x0d\xff\x4e",
+                 c_date="2026-02-28", c_datetime="2026-11-01 08:00:00.123456", c_timestamp="2026-11-01 08:00:00.5",
+                 c_time="-838:59:59", c_year=2026, c_enum="b\tc", c_set="x,z", c_json='{"a": "t\\tb\\n", "n": null}',
+                 c_inet6="2001:db8::ff00:42:8329", c_uuid="123e4567-e89b-12d3-a456-426614174000")
+    c.execute(ins, row(2, nums2, HOSTILE, b"\x00\xff\xfe\t\n\r\\\"N0\x00", {}))
+    nums3 = dict(c_tinyint=0, c_smallint=-1, c_mediumint=1, c_int=-2147483648, c_bigint=0, c_ubigint=0,
+                 c_decimal="0.000001", c_float=1e-10, c_double=1e300, c_bit8=b"\x09", c_bit64=b"\x00" * 8,
+                 c_date="1000-01-01", c_datetime="9999-12-31 23:59:59.999999", c_timestamp="1970-01-01 00:00:01",
+                 c_time="00:00:00.01", c_year=1901, c_enum="NULL", c_set="", c_json="[]",
+                 c_inet6="::", c_uuid="00000000-0000-0000-0000-000000000000")
+    c.execute(ins, row(3, nums3, "héllo ✓ 😀 \\N NULL", b"\xff\xff", {}))
+    c.execute(ins, row(4, nums3, "", b"", dict(c_char="NULL", c_varchar="\\N", c_text="\\", c_tinytext="\t",
+                                                c_mediumtext="\n", c_longtext="\r\n")))
+    c.execute(ins, row(5, nums2, "NULL", b"\\N", dict(c_varchar='"', c_text='""', c_char=",")))
+    c.execute("UPDATE hostile SET c_point = ST_GeomFromText('POINT(1 2)') WHERE id IN (2, 3)")
+    c.execute("UPDATE hostile SET c_point = ST_GeomFromText('POINT(9 10)') WHERE id = 4")
+    c.execute("CREATE TABLE empty_t LIKE hostile")
+    c.execute(f"GRANT SELECT ON *.* TO '{SENV['MYSQL_PW_USER']}'@'%'")
+
+
+def server_outfile(c, path, clause, where=""):
+    c.execute(f"SELECT * FROM hostile {where} ORDER BY id INTO OUTFILE '{path}' {clause}")
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def lit(c, s):
+    return c.connection.escape(s)
+
+
+# (name, conn:export opts, the SQL clause, as a function of the cursor)
+COMBOS = [
+    ("defaults", {}, lambda c: ""),
+    ("comma enclosed", {"fields_terminated_by": ",", "fields_enclosed_by": '"'},
+     lambda c: "FIELDS TERMINATED BY ',' ENCLOSED BY '\"'"),
+    ("comma optionally enclosed, CRLF", {"fields_terminated_by": ",", "fields_enclosed_by": '"', "optionally": True,
+                                         "lines_terminated_by": "\r\n"},
+     lambda c: "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\r\\n'"),
+    ("empty escape", {"fields_escaped_by": ""}, lambda c: "FIELDS ESCAPED BY ''"),
+    ("empty escape, enclosed", {"fields_escaped_by": "", "fields_enclosed_by": "'"},
+     lambda c: "FIELDS ENCLOSED BY '\\'' ESCAPED BY ''"),
+    ("pipe, hash escape, line start/end", {"fields_terminated_by": "|", "fields_escaped_by": "#",
+                                           "lines_starting_by": ">>", "lines_terminated_by": "<<\n"},
+     lambda c: "FIELDS TERMINATED BY '|' ESCAPED BY '#' LINES STARTING BY '>>' TERMINATED BY '<<\\n'"),
+    ("ambiguous separator n", {"fields_terminated_by": "n"}, lambda c: "FIELDS TERMINATED BY 'n'"),
+    ("numeric separator -", {"fields_terminated_by": "-"}, lambda c: "FIELDS TERMINATED BY '-'"),
+    ("enclosed by N", {"fields_terminated_by": ",", "fields_enclosed_by": "N"},
+     lambda c: "FIELDS TERMINATED BY ',' ENCLOSED BY 'N'"),
+    ("enclosed by 0, optionally", {"fields_terminated_by": ";", "fields_enclosed_by": "0", "optionally": True},
+     lambda c: "FIELDS TERMINATED BY ';' OPTIONALLY ENCLOSED BY '0'"),
+    ("empty lines terminator", {"fields_terminated_by": ";", "lines_terminated_by": ""},
+     lambda c: "FIELDS TERMINATED BY ';' LINES TERMINATED BY ''"),
+    ("empty field terminator, enclosed", {"fields_terminated_by": "", "fields_enclosed_by": '"'},
+     lambda c: "FIELDS TERMINATED BY '' ENCLOSED BY '\"'"),
+    ("multi-char terminators", {"fields_terminated_by": "\t\t", "lines_terminated_by": "XYZ\n"},
+     lambda c: "FIELDS TERMINATED BY '\\t\\t' LINES TERMINATED BY 'XYZ\\n'"),
+    ("escape is the terminator", {"fields_terminated_by": "\\"}, lambda c: "FIELDS TERMINATED BY '\\\\'"),
+    ("terminators are TAB and LF enclosed", {"fields_enclosed_by": "\t", "optionally": True},
+     lambda c: "FIELDS OPTIONALLY ENCLOSED BY '\\t'"),
+]
+
+
+def part_path(prefix, i=0):
+    return os.path.join(S3ROOT, BUCKET, f"{prefix}.part_{i:05d}")
+
+
+def run_cases(cases, timeout=300):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and not k.startswith("BQLUA_")}
+    env.update(SENV)
+    env["EXPORT_CASES"] = json.dumps(cases)
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    r = subprocess.run([BQLUA, "--s3-root", S3ROOT, CASES_LUA], env=env, capture_output=True, timeout=timeout)
+    out = {}
+    for line in r.stdout.decode("utf-8", "replace").splitlines():
+        if line.startswith("{"):
+            d = json.loads(line)
+            out[d["name"]] = d
+    return r, out
+
+
+def hexdiff(a, b):
+    for i in range(min(len(a), len(b))):
+        if a[i] != b[i]:
+            return f"first difference at byte {i}:\n server: {a[max(0, i-40):i+40]!r}\n export: {b[max(0, i-40):i+40]!r}"
+    return f"lengths differ: server {len(a)}, export {len(b)}\n server tail: {a[-60:]!r}\n export tail: {b[-60:]!r}"
+
+
+def main():
+    global SENV
+    SENV = start_server()
+    os.makedirs(os.path.join(S3ROOT, BUCKET))
+    with root_conn(SENV) as rc:
+        c = rc.cursor()
+        make_table(c)
+        golden = []
+        for i, (name, opts, clause) in enumerate(COMBOS):
+            golden.append(server_outfile(c, os.path.join(OUTDIR, f"g{i}.txt"), clause(c)))
+
+    # The golden data really is hostile: escaped TAB/LF/backslash/NUL, raw CR,
+    # 0xFF, UTF-8, \N for NULL, and BIT bytes written raw (not a string type).
+    g = golden[0]
+    ok(all(x in g for x in [b"tab\\\there", b"nl\\\nhere", b"cr\rhere", b"bs\\\\here", b"nul\\0here",
+                            b"\xff", "\U0001f600".encode(), b"\\N\t\\N", b"\t\n\t"]),
+       "the server's file holds the hostile bytes the test is about", g[:300])
+    SQL = "SELECT * FROM hostile ORDER BY id"
+    cases = [{"name": name, "sql": SQL, "prefix": f"golden/g{i}", "opts": opts}
+             for i, (name, opts, _) in enumerate(COMBOS)]
+    # header, CSV, parts, manifest, zero rows, params
+    cases += [
+        {"name": "header", "sql": SQL, "prefix": "header/h", "opts": {"header": True}},
+        {"name": "csv", "sql": SQL, "prefix": "csv/c", "opts": {"format": "csv"}},
+        {"name": "csv header", "sql": SQL, "prefix": "csv/ch", "opts": {"format": "csv", "header": True}},
+        {"name": "parts", "sql": SQL, "prefix": "parts/p", "opts": {"part_size": 700, "manifest": True}},
+        {"name": "zero rows", "sql": "SELECT * FROM empty_t", "prefix": "zero/z", "opts": {}},
+        {"name": "params", "sql": "SELECT * FROM hostile WHERE id IN (?, ?) OR c_varchar = ? ORDER BY id",
+         "prefix": "params/q", "opts": {"params": [2, "4", None]}},
+        {"name": "no result set", "sql": "DO 1", "prefix": "norows/n", "opts": {}},
+        {"name": "sql error", "sql": "SELECT * FROM no_such_table", "prefix": "err/e", "opts": {}},
+    ]
+    r, out = run_cases(cases)
+    ok(r.returncode == 0, "the export script ran", r.stderr.decode("utf-8", "replace"))
+
+    for i, (name, opts, _) in enumerate(COMBOS):
+        res = out.get(name, {})
+        if not ok(res.get("ok"), f"export '{name}' succeeded", res):
+            continue
+        with open(part_path(f"golden/g{i}"), "rb") as f:
+            mine = f.read()
+        ok(mine == golden[i], f"golden: '{name}' is byte-identical to the server's INTO OUTFILE",
+           hexdiff(golden[i], mine))
+        ok(res["rows"] == 5 and res["bytes"] == len(mine) and
+           res["parts"] == [f"s3://{BUCKET}/golden/g{i}.part_00000"], f"'{name}' returns rows, bytes and parts", res)
+
+    # header: the names, then what the server writes
+    names = b"\t".join(n.encode() for n in ["id"] + [n for n, _ in TYPES + TYPES_LONG]) + b"\n"
+    with open(part_path("header/h"), "rb") as f:
+        ok(f.read() == names + golden[0], "header=true: the column names, then the server's rows")
+
+    # CSV back through Python's csv module equals the rows (the server's text)
+    with root_conn(SENV, use_unicode=False, conv={}) as rc:
+        c = rc.cursor()
+        c.execute(SQL)
+        want = [[b"" if v is None else v for v in row] for row in c.fetchall()]
+    with open(part_path("csv/c"), "rb") as f:
+        raw = f.read()
+    got = [[v.encode("latin-1") for v in row] for row in csv.reader(io.StringIO(raw.decode("latin-1"), newline=""))]
+    ok(got == want, "csv: read back with Python's csv module equals the rows", f"got {got[:2]!r}\nwant {want[:2]!r}")
+    first = raw.split(b"\n", 1)[0]
+    ok(first == b"1" + b"," * (len(want[0]) - 1), "csv: NULL is an empty unquoted field", first[:80])
+    ok(b',"",' in raw, "csv: an empty string is \"\"")
+    with open(part_path("csv/ch"), "rb") as f:
+        rows = list(csv.reader(io.StringIO(f.read().decode("latin-1"), newline="")))
+    ok(rows[0] == ["id"] + [n for n, _ in TYPES + TYPES_LONG] and len(rows) == 6, "csv header=true: names first")
+
+    # parts: split at row boundaries, concatenation equals the single file
+    res = out.get("parts", {})
+    ok(res.get("ok") and len(res["parts"]) > 2, "part_size=700: several parts", res)
+    if res.get("ok"):
+        blobs = []
+        for i in range(len(res["parts"])):
+            with open(part_path("parts/p", i), "rb") as f:
+                blobs.append(f.read())
+        ok(b"".join(blobs) == golden[0], "parts: their concatenation equals the server's file")
+        ok(all(b.endswith(b"\n") for b in blobs), "parts: every part ends at a row boundary")
+        ok(all(len(b) >= 700 for b in blobs[:-1]), "parts: a new part starts only once part_size is reached")
+        ok(not os.path.exists(part_path("parts/p", len(blobs))), "parts: no extra part")
+        with open(os.path.join(S3ROOT, BUCKET, "parts/p.manifest")) as f:
+            m = json.load(f)
+        ok(m == {"entries": [{"url": u} for u in res["parts"]]}, "manifest: Aurora's {entries:[{url:}]} shape", m)
+
+    res = out.get("zero rows", {})
+    ok(res.get("ok") and res["rows"] == 0 and len(res["parts"]) == 1 and os.path.getsize(part_path("zero/z")) == 0,
+       "zero rows: one empty part_00000", res)
+
+    res = out.get("params", {})
+    if ok(res.get("ok") and res["rows"] == 2, "'?' params: rows selected by bound values", res):
+        with root_conn(SENV) as rc:
+            golden_p = server_outfile(rc.cursor(), os.path.join(OUTDIR, "params.txt"), "", "WHERE id IN (2, 4)")
+        with open(part_path("params/q"), "rb") as f:
+            mine = f.read()
+        ok(mine == golden_p,
+           "'?' params: rows 2 and 4, formatted as the server's", mine[:100])
+
+    res = out.get("no result set", {})
+    ok(not res.get("ok") and "no result set" in res.get("message", ""), "a statement without rows is refused", res)
+    res = out.get("sql error", {})
+    ok(not res.get("ok") and res.get("code") == "42S02", "a SQL error raises with the SQLSTATE", res)
+    ok(not os.path.exists(os.path.join(S3ROOT, BUCKET, "err")) or not os.listdir(os.path.join(S3ROOT, BUCKET, "err")),
+       "a failed export writes nothing")
+
+    # overwrite: refused by default; replaced with overwrite=true, stale parts removed
+    before = {p: open(os.path.join(S3ROOT, BUCKET, "parts", p), "rb").read()
+              for p in os.listdir(os.path.join(S3ROOT, BUCKET, "parts"))}
+    r, out = run_cases([
+        {"name": "refuse", "sql": SQL, "prefix": "parts/p", "opts": {}},
+        {"name": "replace", "sql": SQL, "prefix": "parts/p", "opts": {"overwrite": True}},
+    ])
+    res = out.get("refuse", {})
+    ok(not res.get("ok") and res.get("code") == "AlreadyExists", "overwrite=false refuses existing parts", res)
+    res = out.get("replace", {})
+    after = sorted(os.listdir(os.path.join(S3ROOT, BUCKET, "parts")))
+    ok(res.get("ok") and after == ["p.part_00000"], "overwrite=true replaces, removes stale parts and manifest",
+       f"{res}\n{after}")
+    with open(part_path("parts/p"), "rb") as f:
+        ok(f.read() == golden[0], "overwrite=true: the new part holds the whole result")
+    ok(len(before) > 2, "(there were several parts before)")
+
+    # usage errors
+    r, out = run_cases([
+        {"name": "bad format", "sql": SQL, "prefix": "u/a", "opts": {"format": "xml"}},
+        {"name": "fixed width", "sql": SQL, "prefix": "u/b", "opts": {"fields_terminated_by": ""}},
+        {"name": "two-char enclosure", "sql": SQL, "prefix": "u/c", "opts": {"fields_enclosed_by": "ab"}},
+        {"name": "unknown option", "sql": SQL, "prefix": "u/d", "opts": {"partsize": 1}},
+    ])
+    for name in ["bad format", "fixed width", "two-char enclosure", "unknown option"]:
+        res = out.get(name, {})
+        ok(not res.get("ok") and "bad argument" in res.get("message", ""), f"usage error: {name}", res)
+
+    sigterm_test()
+
+
+def sigterm_test():
+    """SIGTERM while parts are being written: nothing is left at the prefix."""
+    lua = os.path.join(TMP, "long.lua")
+    with open(lua, "w") as f:
+        f.write("""
+local conn <close> = db.connect{ host = os.getenv("MYSQL_HOST"), port = math.tointeger(tonumber(os.getenv("MYSQL_PORT"))),
+  user = os.getenv("MYSQL_PW_USER"), password = os.getenv("MYSQL_PW_PASSWORD"),
+  database = os.getenv("MYSQL_DATABASE") }
+conn:export("SELECT seq, REPEAT('x', 200) FROM seq_1_to_1000000000", "s3://exports/long/l", { part_size = 65536 })
+""")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and not k.startswith("BQLUA_")}
+    env.update(SENV)
+    p = subprocess.Popen([BQLUA, "--s3-root", S3ROOT, lua], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    d = os.path.join(S3ROOT, BUCKET, "long")
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if os.path.isdir(d) and sum(1 for n in os.listdir(d) if n.startswith("l.part_")) >= 3:
+            break
+        time.sleep(0.05)
+    seen = sorted(os.listdir(d)) if os.path.isdir(d) else []
+    ok(len([n for n in seen if n.startswith("l.part_")]) >= 3, "SIGTERM: parts were being written", seen)
+    p.send_signal(signal.SIGTERM)
+    try:
+        _, err = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        _, err = p.communicate()
+    ok(p.returncode == 143, f"SIGTERM: bqlua exits 143 (got {p.returncode})", err.decode("utf-8", "replace"))
+    left = []
+    for root, _, files in os.walk(os.path.join(S3ROOT, BUCKET)):
+        left += [os.path.join(root, n) for n in files if "long" in os.path.join(root, n)]
+    ok(left == [], "SIGTERM: nothing is left at the prefix (open part aborted, finished parts deleted)", left)
+
+
+try:
+    main()
+except Exception:
+    import traceback
+    ok(False, "the driver raised", traceback.format_exc())
+finally:
+    cleanup()
+print(f"1..{_n}")
+sys.exit(1 if _failed else 0)
