@@ -261,7 +261,7 @@ static void undo(struct run *x)
     }
     for (size_t i = 0; i < x->done.n; i++) {
         struct bq_s3_error e;
-        if (bq_s3_delete(x->s3, x->bucket, x->done.v[i], &e) < 0)
+        if (bq_s3_delete_cleanup(x->s3, x->bucket, x->done.v[i], &e) < 0)
             bq_warn("export: could not delete s3://%s/%s after the failure: %s", x->bucket, x->done.v[i],
                     e.message);
     }

@@ -220,7 +220,7 @@ struct call {
     const char *payload_hash;         /* NULL: computed here */
     struct get_state *get;
     bool error_in_200;                /* CompleteMultipartUpload */
-    bool cleanup;                     /* AbortMultipartUpload: goes out even when cancelled */
+    bool cleanup;                     /* aborts and undo deletes: go out even when cancelled */
 };
 
 static void add_hdr(struct call *c, const char *name, const char *value)
@@ -596,16 +596,27 @@ int bq_s3_put(struct bq_s3 *s3, const char *bucket, const char *key, const void 
     return 0;
 }
 
-int bq_s3_delete(struct bq_s3 *s3, const char *bucket, const char *key, struct bq_s3_error *err)
+static int delete_object(struct bq_s3 *s3, const char *bucket, const char *key, bool cleanup,
+                         struct bq_s3_error *err)
 {
     if (s3->cfg.root)
         return bq_s3_local_delete(s3->cfg.root, bucket, key, err);
-    struct call c = { .method = "DELETE", .bucket = bucket, .key = key };
+    struct call c = { .method = "DELETE", .bucket = bucket, .key = key, .cleanup = cleanup };
     struct bq_http_response resp;
     if (s3_call(s3, &c, &resp, err) < 0)
         return -1;
     bq_http_response_free(&resp);
     return 0;
+}
+
+int bq_s3_delete(struct bq_s3 *s3, const char *bucket, const char *key, struct bq_s3_error *err)
+{
+    return delete_object(s3, bucket, key, false, err);
+}
+
+int bq_s3_delete_cleanup(struct bq_s3 *s3, const char *bucket, const char *key, struct bq_s3_error *err)
+{
+    return delete_object(s3, bucket, key, true, err);
 }
 
 int bq_s3_list_page(struct bq_s3 *s3, const char *bucket, const char *prefix, const char *token,

@@ -91,6 +91,9 @@ int bq_s3_put(struct bq_s3 *s3, const char *bucket, const char *key, const void 
 
 /* DeleteObject (absent objects are not an error, as in S3). 0 or -1. */
 int bq_s3_delete(struct bq_s3 *s3, const char *bucket, const char *key, struct bq_s3_error *err);
+/* The same as a cleanup request: it goes out even while the process stops
+ * (undoing the parts a failed or interrupted export completed). */
+int bq_s3_delete_cleanup(struct bq_s3 *s3, const char *bucket, const char *key, struct bq_s3_error *err);
 
 /* One ListObjectsV2 page (up to 1000 keys) after token (NULL: the first). 0 or -1. */
 int bq_s3_list_page(struct bq_s3 *s3, const char *bucket, const char *prefix, const char *token,

@@ -365,6 +365,82 @@ def main():
         ok(not res.get("ok") and "bad argument" in res.get("message", ""), f"usage error: {name}", res)
 
     sigterm_test()
+    sigterm_test_s3_server()
+
+
+LONG_EXPORT = """
+local conn <close> = db.connect{ host = os.getenv("MYSQL_HOST"), port = math.tointeger(tonumber(os.getenv("MYSQL_PORT"))),
+  user = os.getenv("MYSQL_PW_USER"), password = os.getenv("MYSQL_PW_PASSWORD"),
+  database = os.getenv("MYSQL_DATABASE") }
+conn:export("SELECT seq, REPEAT('x', 200) FROM seq_1_to_1000000000", "s3://exports/long/l", { part_size = 65536 })
+"""
+
+
+def sigterm_test_s3_server():
+    """The same against the S3 test server over HTTP: the open part is aborted
+    and the parts already completed are deleted, although the process is stopping."""
+    s3dir = os.path.join(TMP, "s3server")
+    r = subprocess.run(["bash", os.path.join(REPO, "scripts", "s3-test-server.sh"), "start", s3dir,
+                        "--bucket", BUCKET], capture_output=True, timeout=180)
+    ok(r.returncode == 0, "SIGTERM over HTTP: the S3 test server starts", r.stderr.decode("utf-8", "replace")[-2000:])
+    if r.returncode != 0:
+        return
+    try:
+        s3env = {}
+        for line in open(os.path.join(s3dir, "env")):
+            if "=" in line:
+                k, v = line.rstrip("\n").split("=", 1)
+                s3env[k] = v.strip("'\"")
+        lua = os.path.join(TMP, "long_s3.lua")
+        with open(lua, "w") as f:
+            f.write(LONG_EXPORT)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and not k.startswith("BQLUA_")}
+        env.update(SENV)
+        env.update({"AWS_ACCESS_KEY_ID": s3env["AWS_ACCESS_KEY_ID"],
+                    "AWS_SECRET_ACCESS_KEY": s3env["AWS_SECRET_ACCESS_KEY"],
+                    "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"})
+        p = subprocess.Popen([BQLUA, "--endpoint", s3env["S3_ENDPOINT"], lua], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        def completed_parts():
+            n = 0
+            try:
+                for line in open(s3env["S3_REQUEST_LOG"]):
+                    rec = json.loads(line)
+                    if rec.get("method") == "PUT" and rec.get("status") == 200 and \
+                            (rec.get("key") or "").startswith("long/l.part_"):
+                        n += 1
+            except OSError:
+                pass
+            return n
+
+        deadline = time.time() + 60
+        while time.time() < deadline and completed_parts() < 3 and p.poll() is None:
+            time.sleep(0.05)
+        ok(completed_parts() >= 3, "SIGTERM over HTTP: parts were being uploaded", completed_parts())
+        p.send_signal(signal.SIGTERM)
+        try:
+            _, err = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            _, err = p.communicate()
+        ok(p.returncode == 143, f"SIGTERM over HTTP: bqlua exits 143 (got {p.returncode})",
+           err.decode("utf-8", "replace")[-2000:])
+        aws_env = dict(os.environ, AWS_ACCESS_KEY_ID=s3env["AWS_ACCESS_KEY_ID"],
+                       AWS_SECRET_ACCESS_KEY=s3env["AWS_SECRET_ACCESS_KEY"], AWS_DEFAULT_REGION="us-east-1")
+        lst = subprocess.run(["/usr/bin/aws", "--endpoint-url", s3env["S3_ENDPOINT"], "s3api", "list-objects-v2",
+                              "--bucket", BUCKET, "--prefix", "long/"], env=aws_env, capture_output=True)
+        keys = [o["Key"] for o in json.loads(lst.stdout or b"{}").get("Contents", [])]
+        ok(lst.returncode == 0 and keys == [], "SIGTERM over HTTP: no object is left at the prefix",
+           (lst.returncode, keys, lst.stderr.decode()))
+        mpu = subprocess.run(["/usr/bin/aws", "--endpoint-url", s3env["S3_ENDPOINT"], "s3api",
+                              "list-multipart-uploads", "--bucket", BUCKET], env=aws_env, capture_output=True)
+        ups = json.loads(mpu.stdout or b"{}").get("Uploads", [])
+        ok(mpu.returncode == 0 and ups == [], "SIGTERM over HTTP: no multipart upload is left open",
+           (mpu.returncode, ups, mpu.stderr.decode()))
+    finally:
+        subprocess.run(["bash", os.path.join(REPO, "scripts", "s3-test-server.sh"), "stop", s3dir],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def sigterm_test():
