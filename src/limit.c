@@ -37,7 +37,8 @@ static struct {
     pthread_t watchdog;
     atomic_bool cleanup;
     atomic_int urgent;         /* a second signal: stop now */
-    void (*on_hard_stop)(void);
+    void (*on_hard_stop[4])(void);   /* run in order by the watchdog */
+    int n_on_hard_stop;
 } lim = { .budget = -1 };
 
 /* Distinct addresses: the sentinels are light userdata, raised without allocating. */
@@ -258,7 +259,14 @@ static void on_signal(int signo)
     bq_cancel_set_signal(signo);
 }
 
-void bq_limits_on_hard_stop(void (*fn)(void)) { lim.on_hard_stop = fn; }
+void bq_limits_on_hard_stop(void (*fn)(void))
+{
+    for (int i = 0; i < lim.n_on_hard_stop; i++)
+        if (lim.on_hard_stop[i] == fn)
+            return;
+    if (lim.n_on_hard_stop < (int)(sizeof lim.on_hard_stop / sizeof *lim.on_hard_stop))
+        lim.on_hard_stop[lim.n_on_hard_stop++] = fn;
+}
 
 void bq_limits_enter_cleanup(void) { atomic_store(&lim.cleanup, true); }
 
@@ -268,8 +276,8 @@ static _Noreturn void hard_stop(void)
     bq_limits_describe(why, sizeof why);
     int n = snprintf(line, sizeof line, "bqlua: %s; the script did not stop in time, ending it\n", why);
     if (write(2, line, (size_t)n) < 0) { /* nothing left to tell */ }
-    if (lim.on_hard_stop)
-        lim.on_hard_stop();
+    for (int i = 0; i < lim.n_on_hard_stop; i++)
+        lim.on_hard_stop[i]();
     _exit(bq_cancel_get() == BQ_CANCEL_NONE ? 4 : bq_limits_trip_exit_code());
 }
 

@@ -59,8 +59,9 @@ bool bq_limits_budget_exhausted(void);
  * BQ_LIMITS_CLEANUP_GRACE more seconds. */
 void bq_limits_enter_cleanup(void);
 
-/* Called by the watchdog, from its thread, just before a hard stop: a
- * last chance to abort uploads. Must be thread-safe and brief. */
+/* Registers fn for the watchdog to call, from its thread, just before a hard
+ * stop: a last chance to abort uploads. Each fn must be thread-safe and
+ * brief; registering the same fn twice is a no-op; up to four. */
 void bq_limits_on_hard_stop(void (*fn)(void));
 
 /* One line naming the limit that was hit, e.g. "memory limit of 256 MiB
