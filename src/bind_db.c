@@ -19,24 +19,28 @@
 #include "export.h"
 #include "limit.h"
 #include "log.h"
+#include "outfile_sql.h"
 #include "s3.h"
 #include "sandbox.h"
 #include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <lauxlib.h>
 
 #define CONN_MT "bqlua.db.conn"
 #define EXPORT_MT "bqlua.db.export"
 #define CURSOR_MT "bqlua.db.rows"
+#define OSQL_MT "bqlua.db.outfile_sql"
 
 struct conn {
     struct bq_db *db;               /* NULL once closed */
     struct bq_db_result *res;       /* the open result */
     unsigned long serial;           /* which result: cursors compare it */
     bool res_iter;                  /* res belongs to a rows() cursor */
+    unsigned char aurora;           /* 0 not checked yet, 1 not Aurora, 2 Aurora (@@aurora_version) */
 };
 
 struct cursor {
@@ -392,10 +396,17 @@ static int l_conn_query(lua_State *L)
     return push_all_rows(L, c, r, "query");
 }
 
-/* conn:exec(sql, ...) -> affected_rows, last_insert_id. May raise. */
+static int exec_outfile_s3(lua_State *L, struct conn *c);
+
+/* conn:exec(sql, ...) -> affected_rows, last_insert_id. May raise.
+ * A SELECT ending in Aurora's INTO OUTFILE S3 clause is exported client-side
+ * when the server is not Aurora (see exec_outfile_s3). */
 static int l_conn_exec(lua_State *L)
 {
     struct conn *c = check_open(L, "exec");
+    int nres = exec_outfile_s3(L, c);
+    if (nres >= 0)
+        return nres;
     struct bq_db_result *r = start(L, c, 2, "exec");
     uint64_t affected = bq_db_result_affected_rows(r), id = bq_db_result_insert_id(r);
     if (bq_db_result_columns(r) > 0) {
@@ -749,6 +760,159 @@ static int l_conn_export(lua_State *L)
     lua_setfield(L, -2, "parts");
     bq_export_result_free(&box->res);
     return 1;
+}
+
+/* --- conn:exec with Aurora's INTO OUTFILE S3 ------------------------------------------ */
+
+/* Holds the parsed clause, so a raise frees it. */
+struct osql_box {
+    struct bq_osql o;
+};
+
+static int osql_box_gc(lua_State *L)
+{
+    struct osql_box *b = luaL_checkudata(L, 1, OSQL_MT);
+    bq_osql_free(&b->o);
+    return 0;
+}
+
+static const luaL_Reg osql_box_meta[] = {
+    { "__gc", osql_box_gc },
+    { NULL, NULL },
+};
+
+/* Whether the server is Aurora: SELECT @@aurora_version succeeds. Asked once
+ * per connection; a server error (unknown variable) means "not Aurora", a
+ * client error (lost connection, cancelled) raises. */
+static bool conn_is_aurora(lua_State *L, struct conn *c)
+{
+    if (c->aurora)
+        return c->aurora == 2;
+    if (c->res && !c->res_iter) {
+        struct bq_db_result *old = c->res;
+        c->res = NULL;
+        c->serial++;
+        bq_db_result_free(old);
+    }
+    bq_limits_check(L);
+    static const char q[] = "SELECT @@aurora_version";
+    struct bq_db_error err;
+    struct bq_db_result *r = bq_db_run(c->db, q, sizeof q - 1, NULL, 0, &err);
+    if (!r) {
+        if (err.kind != BQ_DB_ERR_SQL || err.errnum >= 2000)
+            return bq_db_raise(L, "exec", &err), false;
+        c->aurora = 1;
+        return false;
+    }
+    const struct bq_db_value *row;
+    int rc;
+    while ((rc = bq_db_result_fetch(r, &row, &err)) == 1)
+        ;
+    bq_db_result_free(r);
+    if (rc < 0)
+        return bq_db_raise(L, "exec", &err), false;
+    c->aurora = 2;
+    return true;
+}
+
+static void osql_set_str(lua_State *L, const struct bq_osql_str *v, const char *name)
+{
+    if (v->s) {
+        lua_pushlstring(L, v->s, v->len);
+        lua_setfield(L, -2, name);
+    }
+}
+
+/* For conn:exec: -1 when the statement at 2 has no INTO OUTFILE S3 clause or
+ * the server is Aurora (the caller sends it as written). Otherwise runs
+ * conn:export(the SELECT without the clause, the URI, the clause's options,
+ * params = the exec's extra arguments) and returns 2 results: the rows
+ * exported (as the server's INTO OUTFILE reports them in affected_rows) and
+ * 0. May raise: a malformed clause, an unsupported CHARACTER SET, and
+ * everything conn:export raises. */
+static int exec_outfile_s3(lua_State *L, struct conn *c)
+{
+    size_t len;
+    const char *sql = luaL_checklstring(L, 2, &len);
+    int top = lua_gettop(L);
+    struct osql_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+    memset(b, 0, sizeof *b);
+    bq_set_class(L, OSQL_MT, NULL, osql_box_meta);             /* ... box */
+    char why[300];
+    int rc = bq_osql_parse(sql, len, &b->o, why, sizeof why);
+    if (rc == 0 || conn_is_aurora(L, c)) {
+        bq_osql_free(&b->o);
+        lua_settop(L, top);
+        return -1;
+    }
+    if (rc < 0)
+        return luaL_argerror(L, 2, why);
+    const struct bq_osql *o = &b->o;
+    if (o->charset) {
+        static const char *const ok_cs[] = { "utf8mb4", "utf8mb3", "utf8", "binary", NULL };
+        bool good = false;
+        for (size_t i = 0; ok_cs[i]; i++)
+            good = good || !strcasecmp(o->charset, ok_cs[i]);
+        if (!good)
+            return luaL_argerror(L, 2, lua_pushfstring(L, "INTO OUTFILE S3: CHARACTER SET %s is not supported "
+                                                          "client-side (rows are written as the connection's "
+                                                          "text: utf8mb4 or binary)", o->charset));
+    }
+    if (o->region)
+        bq_log(BQ_LOG_DEBUG, "INTO OUTFILE S3: s3-%s:// is exported to %s (the bucket's region is found by the "
+               "S3 layer)", o->region, o->uri);
+    lua_pushcfunction(L, l_conn_export);
+    lua_pushvalue(L, 1);
+    lua_pushlstring(L, sql, o->sql_len);
+    lua_pushstring(L, o->uri);
+    lua_createtable(L, 0, 12);
+    if (o->csv) {
+        lua_pushliteral(L, "csv");
+        lua_setfield(L, -2, "format");
+    }
+    if (o->header) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "header");
+    }
+    osql_set_str(L, &o->fields_terminated_by, "fields_terminated_by");
+    osql_set_str(L, &o->fields_enclosed_by, "fields_enclosed_by");
+    osql_set_str(L, &o->fields_escaped_by, "fields_escaped_by");
+    osql_set_str(L, &o->lines_starting_by, "lines_starting_by");
+    osql_set_str(L, &o->lines_terminated_by, "lines_terminated_by");
+    if (o->optionally) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "optionally");
+    }
+    if (o->manifest >= 0) {
+        lua_pushboolean(L, o->manifest);
+        lua_setfield(L, -2, "manifest");
+    }
+    if (o->overwrite >= 0) {
+        lua_pushboolean(L, o->overwrite);
+        lua_setfield(L, -2, "overwrite");
+    }
+    if (o->encryption == BQ_OSQL_ENC_SSE_S3 || o->encryption == BQ_OSQL_ENC_SSE_KMS) {
+        lua_pushstring(L, o->encryption == BQ_OSQL_ENC_SSE_S3 ? "AES256" : "aws:kms");
+        lua_setfield(L, -2, "sse");
+    }
+    if (o->kms_key_id) {
+        lua_pushstring(L, o->kms_key_id);
+        lua_setfield(L, -2, "kms_key_id");
+    }
+    if (top > 2) {
+        lua_createtable(L, top - 2, 1);
+        for (int i = 3; i <= top; i++) {
+            lua_pushvalue(L, i);
+            lua_rawseti(L, -2, i - 2);
+        }
+        lua_pushinteger(L, top - 2);
+        lua_setfield(L, -2, "n");
+        lua_setfield(L, -2, "params");
+    }
+    lua_call(L, 4, 1);                                          /* ... box result */
+    lua_getfield(L, -1, "rows");
+    lua_pushinteger(L, 0);
+    return 2;
 }
 
 static const luaL_Reg conn_methods[] = {

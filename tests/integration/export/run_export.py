@@ -243,6 +243,7 @@ def main():
         golden = []
         for i, (name, opts, clause) in enumerate(COMBOS):
             golden.append(server_outfile(c, os.path.join(OUTDIR, f"g{i}.txt"), clause(c)))
+        golden_x = server_outfile(c, os.path.join(OUTDIR, "x.txt"), "FIELDS TERMINATED BY ',' LINES TERMINATED BY '\\n'")
 
     # The golden data really is hostile: escaped TAB/LF/backslash/NUL, raw CR,
     # 0xFF, UTF-8, \N for NULL, and BIT bytes written raw (not a string type).
@@ -265,8 +266,76 @@ def main():
         {"name": "no result set", "sql": "DO 1", "prefix": "norows/n", "opts": {}},
         {"name": "sql error", "sql": "SELECT * FROM no_such_table", "prefix": "err/e", "opts": {}},
     ]
+    # conn:exec with Aurora's INTO OUTFILE S3 clause (the server is not Aurora)
+    XCLAUSE = "FIELDS TERMINATED BY ',' LINES TERMINATED BY '\\n'"
+    cases += [
+        {"name": "x export", "sql": SQL, "prefix": "xe/x",
+         "opts": {"fields_terminated_by": ",", "lines_terminated_by": "\n", "overwrite": True}},
+        {"name": "x exec", "exec": True, "sql": f"{SQL} INTO OUTFILE S3 's3://exports/x' {XCLAUSE} OVERWRITE ON"},
+        {"name": "x exec again", "exec": True,
+         "sql": f"{SQL}\n  into outfile s3 's3://exports/x' {XCLAUSE.lower()} overwrite on; -- again"},
+        {"name": "x exec overwrite off", "exec": True,
+         "sql": f"{SQL} INTO OUTFILE S3 's3://exports/x' {XCLAUSE} OVERWRITE OFF"},
+        {"name": "x exec default overwrite", "exec": True, "sql": f"{SQL} INTO OUTFILE S3 's3://exports/x'"},
+        {"name": "x exec params csv", "exec": True, "params": [2, "4", None],
+         "sql": "SELECT * FROM hostile WHERE id IN (?, ?) OR c_varchar = ? ORDER BY id "
+                "INTO OUTFILE S3 's3://exports/xp/q' FORMAT CSV HEADER MANIFEST ON"},
+        {"name": "x export params csv", "sql": "SELECT * FROM hostile WHERE id IN (?, ?) OR c_varchar = ? ORDER BY id",
+         "prefix": "xp/e", "opts": {"params": [2, "4", None], "format": "csv", "header": True}},
+        {"name": "x clause in a literal", "exec": True,
+         "sql": "SELECT 'x INTO OUTFILE S3 ''s3://exports/lit/l''' AS a -- INTO OUTFILE S3 's3://exports/lit/m'"},
+        {"name": "x bad clause", "exec": True, "sql": f"{SQL} INTO OUTFILE S3 's3://exports/bad/b' OVERWRITE MAYBE"},
+        {"name": "x bad charset", "exec": True,
+         "sql": f"{SQL} INTO OUTFILE S3 's3://exports/bad/c' CHARACTER SET latin1"},
+    ]
     r, out = run_cases(cases)
     ok(r.returncode == 0, "the export script ran", r.stderr.decode("utf-8", "replace"))
+
+    res = out.get("x exec", {})
+    if ok(res.get("ok") and res["affected"] == 5 and res["insert_id"] == 0,
+          "exec INTO OUTFILE S3: exported client-side, affected_rows = rows exported", res):
+        with open(part_path("x"), "rb") as f:
+            mine = f.read()
+        with open(part_path("xe/x"), "rb") as f:
+            via_export = f.read()
+        ok(mine == via_export, "exec INTO OUTFILE S3: the same bytes as conn:export with the same options",
+           hexdiff(via_export, mine))
+        ok(mine == golden_x, "exec INTO OUTFILE S3: byte-identical to the server's INTO OUTFILE",
+           hexdiff(golden_x, mine))
+        ok(not os.path.exists(part_path("x", 1)) and not os.path.exists(os.path.join(S3ROOT, BUCKET, "x.manifest")),
+           "exec INTO OUTFILE S3: one part, no manifest")
+    res = out.get("x exec again", {})
+    ok(res.get("ok") and res["affected"] == 5,
+       "exec INTO OUTFILE S3 ... overwrite on (lower case, ';', comment) replaces the parts", res)
+    res = out.get("x exec overwrite off", {})
+    ok(not res.get("ok") and res.get("code") == "AlreadyExists",
+       "exec INTO OUTFILE S3 ... OVERWRITE OFF refuses an existing prefix", res)
+    res = out.get("x exec default overwrite", {})
+    ok(not res.get("ok") and res.get("code") == "AlreadyExists",
+       "exec INTO OUTFILE S3 without OVERWRITE refuses an existing prefix (Aurora's default OFF)", res)
+    with open(part_path("x"), "rb") as f:
+        ok(f.read() == golden_x, "exec: the refused statements left the existing part alone")
+    res = out.get("x exec params csv", {})
+    if ok(res.get("ok") and res["affected"] == 2, "exec INTO OUTFILE S3 with '?' parameters", res):
+        with open(part_path("xp/q"), "rb") as f:
+            mine = f.read()
+        with open(part_path("xp/e"), "rb") as f:
+            via_export = f.read()
+        ok(mine == via_export and len(mine) > 0,
+           "exec ... FORMAT CSV HEADER with params: the same bytes as conn:export", hexdiff(via_export, mine))
+        with open(os.path.join(S3ROOT, BUCKET, "xp/q.manifest")) as f:
+            ok(json.load(f) == {"entries": [{"url": f"s3://{BUCKET}/xp/q.part_00000"}]},
+               "exec ... MANIFEST ON: the manifest")
+    res = out.get("x clause in a literal", {})
+    ok(res.get("ok") and res["affected"] == 1 and not os.path.exists(os.path.join(S3ROOT, BUCKET, "lit")),
+       "exec: the clause inside a literal or a comment is not a clause (the server runs the SELECT)", res)
+    res = out.get("x bad clause", {})
+    ok(not res.get("ok") and "INTO OUTFILE S3: OVERWRITE takes ON or OFF" in res.get("message", ""),
+       "exec: a malformed clause raises a clear syntax error", res)
+    res = out.get("x bad charset", {})
+    ok(not res.get("ok") and "CHARACTER SET latin1 is not supported" in res.get("message", ""),
+       "exec: an unsupported CHARACTER SET is refused", res)
+    ok(not os.path.exists(os.path.join(S3ROOT, BUCKET, "bad")), "exec: refused clauses write nothing")
 
     for i, (name, opts, _) in enumerate(COMBOS):
         res = out.get(name, {})
