@@ -61,9 +61,15 @@ ensure_packages() {
 
 ensure_node_modules() {
     [ -f "$SRV/node_modules/s3rver/package.json" ] && return 0
-    echo "s3-test-server: npm ci in $SRV" >&2
-    ( cd "$SRV" && { npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error; } ) >&2 \
-        || die "npm could not install s3rver"
+    # Tests start servers in parallel: one npm ci at a time, the others wait
+    # for it and then find node_modules in place.
+    (
+        flock 9
+        [ -f "$SRV/node_modules/s3rver/package.json" ] && exit 0
+        echo "s3-test-server: npm ci in $SRV" >&2
+        cd "$SRV" && { npm ci --no-audit --no-fund --loglevel=error ||
+                       npm install --no-audit --no-fund --loglevel=error; } >&2
+    ) 9>"$SRV/.npm.lock" || die "npm could not install s3rver"
 }
 
 # "quote" a value for a sourceable KEY=value line

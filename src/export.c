@@ -242,10 +242,12 @@ static int close_part(struct run *x, struct bq_export_error *err)
         return -1;
     struct bq_s3_writer_result wr;
     int rc = bq_s3_writer_close(x->w, &wr, &err->s3);
+    /* Known whatever the outcome: a close cut short by a stop may still have
+     * stored the object (the request was sent, the answer never read), and
+     * undo() deletes every key it knows. */
+    keys_push(&x->done, bq_s3_writer_key(x->w));
     if (rc < 0)
         s3_fail(err, x->bucket, bq_s3_writer_key(x->w));
-    else
-        keys_push(&x->done, bq_s3_writer_key(x->w));
     bq_s3_writer_free(x->w);
     x->w = NULL;
     return rc;

@@ -431,8 +431,9 @@ def main():
     try:
         p = subprocess.run(['bash', SERVER, 'start', srv, '--bucket', BUCKET], capture_output=True, timeout=240)
         if p.returncode != 0:
-            print('1..0 # SKIP the S3 test server did not start: %s' % p.stderr.decode()[-300:].replace('\n', ' '))
-            return 0
+            # A missing service is a failure, never a skip.
+            print('Bail out! the S3 test server did not start: %s' % p.stderr.decode()[-300:].replace('\n', ' '))
+            return 1
         ctx.env = load_env(os.path.join(srv, 'env'))
         ctx.endpoint = ctx.env['S3_ENDPOINT']
         test_api(ctx, 'S3 server', ['--endpoint', ctx.endpoint], BUCKET)

@@ -348,8 +348,9 @@ def main():
         p = subprocess.run(['bash', R.SERVER, 'start', srv, '--bucket', BUCKET, '--faults', ctx.faults],
                            capture_output=True, timeout=240)
         if p.returncode != 0:
-            print('1..0 # SKIP the S3 test server did not start: %s' % p.stderr.decode()[-300:].replace('\n', ' '))
-            return 0
+            # A missing service is a failure, never a skip.
+            print('Bail out! the S3 test server did not start: %s' % p.stderr.decode()[-300:].replace('\n', ' '))
+            return 1
         ctx.env = R.load_env(os.path.join(srv, 'env'))
         ctx.endpoint = ctx.env['S3_ENDPOINT']
         only = os.environ.get('BQLUA_TEST_ONLY')
