@@ -3,7 +3,8 @@
 #   scripts/bench.sh start     start-up: bqlua -e '' vs lua5.4 -e '' (and python3 -c 'import boto3')
 #   scripts/bench.sh rows      1e6 rows streamed by conn:rows() vs mariadb --quick (throwaway server)
 #   scripts/bench.sh s3        150 MiB through s3.writer vs aws s3 cp (throwaway S3 test server)
-#   scripts/bench.sh all       every benchmark below
+#   scripts/bench.sh export    1e6 rows to S3: conn:export vs mariadb | aws s3 cp - vs pymysql+boto3
+#   scripts/bench.sh all       every benchmark above
 # Builds build-bench (release) first unless BQLUA=/path/to/bqlua is given.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,7 +28,9 @@ bqlua_bin() {
     if [ ! -d build-bench ]; then
         meson setup build-bench --buildtype=release >/dev/null
     fi
-    ninja -C build-bench src/bqlua >/dev/null
+    # (command substitutions do not inherit set -e: fail explicitly, so that a
+    # failed build is not benchmarked with a stale binary)
+    ninja -C build-bench src/bqlua >/dev/null || { echo "bench: the release build failed" >&2; exit 1; }
     echo "$here/build-bench/src/bqlua"
 }
 
@@ -40,6 +43,67 @@ for r in data["results"]:
     if r["command"] == sys.argv[2]:
         print("%.3f" % (r["median"] * 1000))
 ' "$1" "$2"
+}
+
+# mariadb_start DIR: a throwaway MariaDB in DIR (plain TCP on 127.0.0.1 for
+# the password user); sets the caller's locals MYSQL_HOST MYSQL_PORT
+# MYSQL_SOCKET MYSQL_DATABASE MYSQL_PW_USER MYSQL_PW_PASSWORD from DIR/env.
+# Read, not sourced (`.` would fire the caller's RETURN trap) nor exported
+# (the mariadb client itself reads MYSQL_HOST, MYSQL_PWD, ...).
+mariadb_start() {
+    bash "$here/scripts/mariadb-test-server.sh" start "$1" >/dev/null 2>&1 ||
+        { echo "bench: cannot start the MariaDB test server" >&2; return 1; }
+    local k v
+    while IFS='=' read -r k v; do
+        case "$k" in
+        MYSQL_HOST | MYSQL_PORT | MYSQL_SOCKET | MYSQL_DATABASE | MYSQL_PW_USER | MYSQL_PW_PASSWORD) printf -v "$k" '%s' "$v" ;;
+        esac
+    done < "$1/env"
+}
+
+# create_big NAME N: table NAME with N mixed-type rows (BIGINT, INT, BIGINT
+# UNSIGNED, DECIMAL, VARCHAR, DATETIME, DOUBLE, a NULL in every fifth row),
+# through the caller's MYSQL_SOCKET / MYSQL_DATABASE.
+create_big() {
+    echo "bench: creating table $1 ($2 rows) ..." >&2
+    mariadb -S "$MYSQL_SOCKET" -u root "$MYSQL_DATABASE" <<SQL
+CREATE TABLE $1 (
+  id BIGINT PRIMARY KEY, i INT, u BIGINT UNSIGNED, d DECIMAL(12,2), s VARCHAR(64),
+  t DATETIME, f DOUBLE, n INT NULL
+) ENGINE=InnoDB;
+INSERT INTO $1
+  SELECT seq, seq % 1000, seq * 7, seq / 100, CONCAT('name-', seq, '-', REPEAT('x', seq % 20)),
+         '2024-01-01' + INTERVAL seq SECOND, seq / 3, IF(seq % 5 = 0, NULL, seq)
+  FROM seq_1_to_$2;
+SQL
+}
+
+# s3_start DIR BUCKET: the S3 test server (s3rver behind the SigV4-verifying
+# front, 127.0.0.1) in DIR with BUCKET; sets the caller's locals S3_ENDPOINT
+# AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY from DIR/env.
+s3_start() {
+    bash "$here/scripts/s3-test-server.sh" start "$1" --bucket "$2" >/dev/null 2>&1 ||
+        { echo "bench: cannot start the S3 test server" >&2; return 1; }
+    local k v
+    while IFS='=' read -r k v; do
+        case "$k" in
+        S3_ENDPOINT | AWS_ACCESS_KEY_ID | AWS_SECRET_ACCESS_KEY) printf -v "$k" '%s' "$v" ;;
+        esac
+    done < "$1/env"
+}
+
+# s3_env CMD...: CMD with the caller's test S3 keys and nothing else of AWS's
+s3_env() {
+    env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3 \
+        AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
+        AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null \
+        AWS_SHARED_CREDENTIALS_FILE=/dev/null "$@"
+}
+
+# time_stats FILE...: "median_wall_s peak_rss_kib" over /usr/bin/time -f '%e %M' outputs
+time_stats() {
+    tail -q -n 1 "$@" | sort -n | awk '{ w[NR] = $1; if ($2 > m) m = $2 }
+        END { printf "%s %d\n", (NR % 2) ? w[(NR + 1) / 2] : (w[NR / 2] + w[NR / 2 + 1]) / 2, m }'
 }
 
 bench_start() {
@@ -78,28 +142,10 @@ bench_rows() {
     local out; out=$(mktemp -d /tmp/bqlua-bench-rows.XXXXXX)
     # shellcheck disable=SC2064
     trap "bash '$here/scripts/mariadb-test-server.sh' stop '$out/srv' >/dev/null 2>&1 || true; rm -rf '$out'" RETURN
-    bash "$here/scripts/mariadb-test-server.sh" start "$out/srv" >/dev/null 2>&1 ||
-        { echo "bench: cannot start the MariaDB test server" >&2; return 1; }
-    # Read, not sourced (`.` would fire the RETURN trap) nor exported (the
-    # mariadb client itself reads MYSQL_HOST, MYSQL_PWD, ...).
-    local MYSQL_HOST MYSQL_PORT MYSQL_SOCKET MYSQL_DATABASE MYSQL_PW_USER MYSQL_PW_PASSWORD k v
-    while IFS='=' read -r k v; do
-        case "$k" in
-        MYSQL_HOST | MYSQL_PORT | MYSQL_SOCKET | MYSQL_DATABASE | MYSQL_PW_USER | MYSQL_PW_PASSWORD) printf -v "$k" '%s' "$v" ;;
-        esac
-    done < "$out/srv/env"
+    local MYSQL_HOST MYSQL_PORT MYSQL_SOCKET MYSQL_DATABASE MYSQL_PW_USER MYSQL_PW_PASSWORD
+    mariadb_start "$out/srv" || return 1
     local n=1000000
-    echo "rows: creating table big ($n rows) ..." >&2
-    mariadb -S "$MYSQL_SOCKET" -u root "$MYSQL_DATABASE" <<SQL
-CREATE TABLE big (
-  id BIGINT PRIMARY KEY, i INT, u BIGINT UNSIGNED, d DECIMAL(12,2), s VARCHAR(64),
-  t DATETIME, f DOUBLE, n INT NULL
-) ENGINE=InnoDB;
-INSERT INTO big
-  SELECT seq, seq % 1000, seq * 7, seq / 100, CONCAT('name-', seq, '-', REPEAT('x', seq % 20)),
-         '2024-01-01' + INTERVAL seq SECOND, seq / 3, IF(seq % 5 = 0, NULL, seq)
-  FROM seq_1_to_$n;
-SQL
+    create_big big "$n"
     export BQ_BENCH_PASSWORD="$MYSQL_PW_PASSWORD" MYSQL_PWD="$MYSQL_PW_PASSWORD"  # off the command lines
     local lua="local c = db.connect{host = '$MYSQL_HOST', port = $MYSQL_PORT, user = '$MYSQL_PW_USER', password = os.getenv('BQ_BENCH_PASSWORD'), database = '$MYSQL_DATABASE'} local n = 0 for row in c:rows('SELECT * FROM big') do n = n + 1 end print(n)"
     local got; got=$("$bq" -e "$lua")
@@ -134,14 +180,8 @@ bench_s3() {
     local out; out=$(mktemp -d /tmp/bqlua-bench-s3.XXXXXX)
     # shellcheck disable=SC2064
     trap "bash '$here/scripts/s3-test-server.sh' stop '$out/srv' >/dev/null 2>&1 || true; rm -rf '$out'" RETURN
-    bash "$here/scripts/s3-test-server.sh" start "$out/srv" --bucket "$bucket" >/dev/null 2>&1 ||
-        { echo "bench: cannot start the S3 test server" >&2; return 1; }
     local S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY k v
-    while IFS='=' read -r k v; do
-        case "$k" in
-        S3_ENDPOINT | AWS_ACCESS_KEY_ID | AWS_SECRET_ACCESS_KEY) printf -v "$k" '%s' "$v" ;;
-        esac
-    done < "$out/srv/env"
+    s3_start "$out/srv" "$bucket" || return 1
     # The same bytes both ways: a 1 MiB block (string.rep of a 16-byte line,
     # so that making it costs the script no memory beyond the block), $mib times.
     /usr/bin/python3 -c '
@@ -154,31 +194,24 @@ with open(sys.argv[1], "wb") as f:
     local lua="local B, K, n = ... local block = ('0123456789abcde\n'):rep(65536)
 local w = s3.writer('s3://' .. B .. '/' .. K)
 for _ = 1, tonumber(n) do w:write(block) end local r = w:close() print(r.size, r.parts)"
-    local envs=(env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3
-        AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY"
-        AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null
-        AWS_SHARED_CREDENTIALS_FILE=/dev/null)
     echo "s3: uploading $mib MiB, $runs runs each ..." >&2
     local i
     for i in $(seq "$runs"); do
-        "${envs[@]}" /usr/bin/time -f '%e %M' -o "$out/bq.$i" \
+        s3_env /usr/bin/time -f '%e %M' -o "$out/bq.$i" \
             "$bq" --endpoint "$S3_ENDPOINT" -e "$lua" "$bucket" bqlua.bin "$mib" > "$out/bq.out" ||
             { echo "bench: bqlua failed" >&2; return 1; }
-        "${envs[@]}" /usr/bin/time -f '%e %M' -o "$out/cli.$i" \
+        s3_env /usr/bin/time -f '%e %M' -o "$out/cli.$i" \
             /usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3 cp --only-show-errors "$out/data.bin" \
             "s3://$bucket/cli.bin" > /dev/null || { echo "bench: aws s3 cp failed" >&2; return 1; }
     done
     local size=$((mib * 1048576)) b c
     for k in bqlua.bin cli.bin; do
-        v=$("${envs[@]}" /usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3api head-object --bucket "$bucket" \
+        v=$(s3_env /usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3api head-object --bucket "$bucket" \
             --key "$k" --query ContentLength --output text)
         [ "$v" = "$size" ] || { echo "bench: $k has $v bytes, expected $size" >&2; return 1; }
     done
-    # "median_wall_s peak_rss_kib" over the runs of one side
-    stats() { tail -q -n 1 "$@" | sort -n | awk '{ w[NR] = $1; if ($2 > m) m = $2 }
-        END { printf "%s %d\n", (NR % 2) ? w[(NR + 1) / 2] : (w[NR / 2] + w[NR / 2 + 1]) / 2, m }'; }
-    b=$(stats "$out"/bq.*)
-    c=$(stats "$out"/cli.*)
+    b=$(time_stats "$out"/bq.[0-9]*)
+    c=$(time_stats "$out"/cli.[0-9]*)
     echo "s3: a $mib MiB object to the S3 test server (s3rver behind the SigV4 front, 127.0.0.1), median of $runs runs"
     awk -v b="$b" -v c="$c" -v mib="$mib" -v parts="$(cut -f2 "$out/bq.out")" 'BEGIN {
         split(b, B, " "); split(c, C, " ")
@@ -191,11 +224,112 @@ for _ = 1, tonumber(n) do w:write(block) end local r = w:close() print(r.size, r
     }'
 }
 
+# export: SELECT * FROM big (1e6 mixed-type rows, throwaway MariaDB, plain TCP
+# on 127.0.0.1, the password user) to the S3 test server, in the same run and
+# alternately, BENCH_EXPORT_RUNS runs each (default 3): bqlua's conn:export,
+# `mariadb --quick -B -N -e ... | aws s3 cp -` and scripts/bench/export_pymysql.py
+# (Debian's python3-pymysql + python3-boto3, the same bytes as bqlua): median
+# wall, rows/s, peak RSS (/usr/bin/time %M; for the pipeline, its largest
+# process), the objects' bytes; then bqlua's peak RSS exporting 4e6 rows.
+bench_export() {
+    need /usr/bin/time time
+    [ -x /usr/bin/aws ] || { echo "bench: /usr/bin/aws is missing (apt-get install awscli)" >&2; return 1; }
+    /usr/bin/python3 -c 'import pymysql, boto3' 2>/dev/null || {
+        if [ "$(id -u)" = 0 ]; then
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pymysql python3-boto3 >/dev/null
+        else
+            echo "bench: python3-pymysql / python3-boto3 are missing" >&2
+            return 1
+        fi
+    }
+    local bq; bq=$(bqlua_bin)
+    local runs=${BENCH_EXPORT_RUNS:-3} bucket=bench n=1000000 n4=4000000
+    local out; out=$(mktemp -d /tmp/bqlua-bench-export.XXXXXX)
+    # shellcheck disable=SC2064
+    trap "bash '$here/scripts/mariadb-test-server.sh' stop '$out/db' >/dev/null 2>&1 || true
+          bash '$here/scripts/s3-test-server.sh' stop '$out/s3' >/dev/null 2>&1 || true; rm -rf '$out'" RETURN
+    local MYSQL_HOST MYSQL_PORT MYSQL_SOCKET MYSQL_DATABASE MYSQL_PW_USER MYSQL_PW_PASSWORD
+    local S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+    mariadb_start "$out/db" || return 1
+    s3_start "$out/s3" "$bucket" || return 1
+    create_big big "$n"
+    create_big big4 "$n4"
+    local nulls; nulls=$(mariadb -S "$MYSQL_SOCKET" -u root -N -B "$MYSQL_DATABASE" -e 'SELECT COUNT(*) FROM big WHERE n IS NULL')
+    export BQ_BENCH_PASSWORD="$MYSQL_PW_PASSWORD" MYSQL_PWD="$MYSQL_PW_PASSWORD"  # off the command lines
+    local lua="local sql, uri = ...
+local c = db.connect{host = '$MYSQL_HOST', port = $MYSQL_PORT, user = '$MYSQL_PW_USER', password = os.getenv('BQ_BENCH_PASSWORD'), database = '$MYSQL_DATABASE'}
+local r = c:export(sql, uri, {overwrite = true}) print(r.rows, r.bytes, #r.parts)"
+    local cli="set -o pipefail; mariadb --quick -B -N -h $MYSQL_HOST -P $MYSQL_PORT -u $MYSQL_PW_USER $MYSQL_DATABASE -e 'SELECT * FROM big' |
+        /usr/bin/aws --endpoint-url $S3_ENDPOINT s3 cp --only-show-errors - s3://$bucket/cli/result.part_00000"
+    local py=(/usr/bin/python3 "$here/scripts/bench/export_pymysql.py" "$MYSQL_HOST" "$MYSQL_PORT" "$MYSQL_PW_USER"
+        "$MYSQL_DATABASE" 'SELECT * FROM big' "s3://$bucket/py/result.part_00000" "$S3_ENDPOINT")
+    echo "export: $n rows, $runs runs each, alternately ..." >&2
+    # a warm-up run of each, which also checks the row counts
+    local got
+    got=$(s3_env "$bq" --endpoint "$S3_ENDPOINT" -q -e "$lua" 'SELECT * FROM big' "s3://$bucket/bq/result") ||
+        { echo "bench: bqlua export failed" >&2; return 1; }
+    [ "$(cut -f1 <<<"$got")" = "$n" ] || { echo "bench: bqlua exported '$got', expected $n rows" >&2; return 1; }
+    s3_env bash -c "$cli" || { echo "bench: the mariadb | aws s3 cp pipeline failed" >&2; return 1; }
+    got=$(s3_env "${py[@]}") || { echo "bench: the Python export failed" >&2; return 1; }
+    [ "${got%% *}" = "$n" ] || { echo "bench: Python exported '$got', expected $n rows" >&2; return 1; }
+    local i
+    for i in $(seq "$runs"); do
+        s3_env /usr/bin/time -f '%e %M' -o "$out/bq.$i" \
+            "$bq" --endpoint "$S3_ENDPOINT" -q -e "$lua" 'SELECT * FROM big' "s3://$bucket/bq/result" > "$out/bq.out" ||
+            { echo "bench: bqlua export failed" >&2; return 1; }
+        s3_env /usr/bin/time -f '%e %M' -o "$out/cli.$i" bash -c "$cli" ||
+            { echo "bench: the mariadb | aws s3 cp pipeline failed" >&2; return 1; }
+        s3_env /usr/bin/time -f '%e %M' -o "$out/py.$i" "${py[@]}" > "$out/py.out" ||
+            { echo "bench: the Python export failed" >&2; return 1; }
+    done
+    echo "export: $n4 rows (bqlua, once, for its peak RSS) ..." >&2
+    s3_env /usr/bin/time -f '%e %M' -o "$out/bq4" \
+        "$bq" --endpoint "$S3_ENDPOINT" -q -e "$lua" 'SELECT * FROM big4' "s3://$bucket/bq4/result" > "$out/bq4.out" ||
+        { echo "bench: bqlua export of big4 failed" >&2; return 1; }
+    [ "$(cut -f1 "$out/bq4.out")" = "$n4" ] || { echo "bench: bqlua exported '$(cat "$out/bq4.out")', expected $n4 rows" >&2; return 1; }
+    # the objects' sizes and ETags (the same multipart ETag: the same bytes in the same parts)
+    local k v sizes=() etags=()
+    for k in bq cli py; do
+        v=$(s3_env /usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3api head-object --bucket "$bucket" \
+            --key "$k/result.part_00000" --query '[ContentLength, ETag]' --output text) ||
+            { echo "bench: no $k/result.part_00000" >&2; return 1; }
+        sizes+=("$(cut -f1 <<<"$v")")
+        etags+=("$(cut -f2 <<<"$v")")
+    done
+    local b c p
+    b=$(time_stats "$out"/bq.[0-9]*)
+    c=$(time_stats "$out"/cli.[0-9]*)
+    p=$(time_stats "$out"/py.[0-9]*)
+    echo "export: SELECT * FROM big ($n rows: BIGINT, INT, BIGINT UNSIGNED, DECIMAL, VARCHAR, DATETIME, DOUBLE, NULLs)"
+    echo "        to the S3 test server (s3rver behind the SigV4 front, 127.0.0.1), median of $runs runs"
+    awk -v b="$b" -v c="$c" -v p="$p" -v n="$n" -v n4="$n4" -v b4="$(tail -n 1 "$out/bq4")" \
+        -v parts="$(cut -f3 "$out/bq.out")" -v parts4="$(cut -f3 "$out/bq4.out")" -v bytes4="$(cut -f2 "$out/bq4.out")" \
+        -v sb="${sizes[0]}" -v sc="${sizes[1]}" -v sp="${sizes[2]}" -v eb="${etags[0]}" -v ep="${etags[2]}" -v nulls="$nulls" 'BEGIN {
+        split(b, B, " "); split(c, C, " "); split(p, P, " "); split(b4, B4, " ")
+        f = "  %-46s %7.2f s  %9.0f rows/s  peak RSS %6.1f MiB  %11d bytes\n"
+        printf f, "bqlua conn:export (" parts " part)", B[1], n / B[1], B[2] / 1024, sb
+        printf f, "mariadb --quick -B -N | aws s3 cp -", C[1], n / C[1], C[2] / 1024, sc
+        printf f, "python3 pymysql SSCursor + boto3", P[1], n / P[1], P[2] / 1024, sp
+        printf "  bytes: python - bqlua = %d: %s", sp - sb, sp == sb ? "same" : "DIFFERENT"
+        printf "%s\n", sp == sb ? (eb == ep ? " (same ETag " eb ")" : " (but ETags differ: " eb " vs " ep ")") : ""
+        printf "  bytes: CLI - bqlua = %d (%d NULLs x 2: mariadb -B writes NULL where INTO OUTFILE writes \\N): %s\n",
+            sc - sb, nulls, sc - sb == 2 * nulls ? "as expected" : "UNEXPLAINED"
+        r = B[1] / C[1]
+        printf "  bqlua / CLI time    = %.2fx (target <= 0.7x): %s\n", r, r <= 0.7 ? "ok" : "OVER TARGET"
+        r = P[1] / B[1]
+        printf "  python / bqlua time = %.1fx (target >= 6x): %s\n", r, r >= 6 ? "ok" : "OVER TARGET"
+        printf "  bqlua peak RSS at %dM rows = %.1f MiB (target <= 32 MiB): %s\n", n / 1e6, B[2] / 1024, B[2] <= 32 * 1024 ? "ok" : "OVER TARGET"
+        printf "  bqlua peak RSS at %dM rows = %.1f MiB (target <= 32 MiB): %s  (%.2f s, %d bytes, %d part)\n",
+            n4 / 1e6, B4[2] / 1024, B4[2] <= 32 * 1024 ? "ok" : "OVER TARGET", B4[1], bytes4, parts4
+    }'
+}
+
 case "${1:-}" in
 start) bench_start ;;
 rows) bench_rows ;;
 s3) bench_s3 ;;
-all) bench_start; bench_rows; bench_s3 ;;
+export) bench_export ;;
+all) bench_start; bench_rows; bench_s3; bench_export ;;
 *)
     sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
