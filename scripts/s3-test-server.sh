@@ -147,7 +147,10 @@ cmd_start() {
     local pids=()
     cleanup_fail() { stop_pids "${pids[@]}"; rm -f "$dir/pids"; }
 
-    # s3rver: port 0, the real port is taken from its "listening" line
+    # s3rver: port 0, the real port is taken from its "listening" line. The
+    # file exists before node starts: the background job's redirection may
+    # not have created it yet when the loop below first reads it.
+    : > "$dir/s3rver.out"
     node "$SRV/node_modules/s3rver/bin/s3rver.js" -d "$dir/s3rver-data" \
         -a 127.0.0.1 -p 0 --silent --no-vhost-buckets \
         > "$dir/s3rver.out" 2> "$dir/s3rver.err" < /dev/null &
@@ -155,7 +158,7 @@ cmd_start() {
     printf '%s\n' "${pids[@]}" > "$dir/pids"
     local bport="" t0=$SECONDS
     while [ -z "$bport" ]; do
-        bport=$(sed -n 's/^S3rver listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$dir/s3rver.out" 2>/dev/null | head -n1)
+        bport=$(sed -n 's/^S3rver listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$dir/s3rver.out" | head -n1) || bport=""
         [ -n "$bport" ] && break
         alive "${pids[0]}" || { cat "$dir/s3rver.err" >&2; cleanup_fail; die "s3rver exited"; }
         [ $((SECONDS - t0)) -ge "$READY_TIMEOUT" ] && { cleanup_fail; die "s3rver did not start in ${READY_TIMEOUT}s"; }
