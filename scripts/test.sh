@@ -19,7 +19,7 @@ quick=0
 test_packages=(
     # real services and reference implementations the tests start or consult
     lua5.4 mariadb-server mariadb-client openssl libpam-modules python3 python3-botocore
-    python3-boto3 python3-pymysql awscli procps time hyperfine
+    python3-boto3 python3-pymysql python3-yaml awscli procps time hyperfine
 )
 # node and npm (for the S3 test server) may come from elsewhere than Debian
 command -v node >/dev/null && command -v npm >/dev/null || test_packages+=(nodejs npm)

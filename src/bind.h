@@ -17,6 +17,10 @@ int bq_open_db(lua_State *L);
 int bq_open_rds(lua_State *L);
 int bq_open_s3(lua_State *L);
 
+/* The ECS task ARN from ECS_CONTAINER_METADATA_URI_V4 (asked once, short
+ * timeouts), or NULL outside ECS or when the endpoint does not answer. */
+const char *bq_task_id(void);
+
 /* S3 for the loader (bind_s3.c): the process's S3 service, a whole-object
  * fetch (*data malloc'd; *absent tells NoSuchKey apart), and the sibling
  * loader for scripts from S3. */

@@ -159,7 +159,13 @@ int bq_loader_load(lua_State *L, const struct bq_options *o)
         }
         snprintf(chunkname, sizeof chunkname, "@%s", o->script);
     }
-    if (o->sha256) {
+    /* The start line below names the script's SHA-256: hash when it will be
+     * printed or checked, not for every -e '' (OpenSSL's first use costs
+     * start-up time). */
+    const char *task_id = bq_task_id();
+    bool log_start = o->kind == BQ_SCRIPT_S3 || task_id ||
+                     (o->kind != BQ_SCRIPT_CODE && bq_log_enabled(BQ_LOG_DEBUG));
+    if (o->sha256 || log_start) {
         r.sha = EVP_MD_CTX_new();
         if (!r.sha || !EVP_DigestInit_ex(r.sha, EVP_sha256(), NULL)) {
             if (r.f && r.f != stdin)
@@ -174,16 +180,16 @@ int bq_loader_load(lua_State *L, const struct bq_options *o)
 
     int st = lua_load(L, read_chunk, &r, chunkname, "t");
     int rc = 0;
+    char hex[65] = "";
     if (r.sha) {
         drain(&r);        /* a syntax error stops the parser early: hash it all */
         unsigned char md[32];
         unsigned mdlen = 0;
         EVP_DigestFinal_ex(r.sha, md, &mdlen);
         EVP_MD_CTX_free(r.sha);
-        char hex[65];
         for (int i = 0; i < 32; i++)
             snprintf(hex + 2 * i, 3, "%02x", md[i]);
-        if (strcasecmp(hex, o->sha256) != 0) {
+        if (o->sha256 && strcasecmp(hex, o->sha256) != 0) {
             bq_log_fatal("cannot load %s: SHA-256 mismatch (expected %s, got %s)",
                    name, o->sha256, hex);
             rc = 3;
@@ -217,5 +223,12 @@ int bq_loader_load(lua_State *L, const struct bq_options *o)
         lua_pop(L, 1);
         return rc;
     }
+    /* Once at start: what runs, byte for byte, and where (the ECS task ARN).
+     * Info in a container (a script from S3, or an ECS task); debug for a
+     * local file, whose user knows what they started; -e code has no URI
+     * and logs it only inside ECS. */
+    if (log_start)
+        bq_log(o->kind == BQ_SCRIPT_S3 || task_id ? BQ_LOG_INFO : BQ_LOG_DEBUG, "running %s sha256=%s task=%s",
+               name, hex, task_id ? task_id : "-");
     return 0;
 }
