@@ -7,7 +7,8 @@
 #   scripts/s3-test-server.sh stop DIR
 #
 # --faults FILE: opt-in fault injection (503 SlowDown, 500, connection
-# resets mid-body, wrong-region redirects), JSON rules re-read whenever FILE
+# resets mid-body, truncated answers, stalls, wrong-region redirects, seeded
+# random mixes of them), JSON rules re-read whenever FILE
 # changes; FILE need not exist yet. See "Fault injection" in
 # tests/integration/s3server/front.py.
 #

@@ -50,7 +50,8 @@ start over then), so a test can switch faults between runs:
     ]}
 
 A rule matches a request by `op` (the operation name the log shows, or "*"),
-optionally `bucket`, `key_prefix` and `signed_region_not` (the request's
+optionally `op_not` (a list of operation names it leaves alone), `bucket`,
+`key_prefix` and `signed_region_not` (the request's
 SigV4 credential scope names another region).  Of the matching requests it
 lets the first `skip` (default 0) through, then fires on the next `count`
 (default: all of them).  The first rule that fires decides; actions:
@@ -61,9 +62,30 @@ lets the first `skip` (default 0) through, then fires on the next `count`
   redirect  301 PermanentRedirect with x-amz-bucket-region: `region`
             (default: the front's own region), what S3 answers a request
             sent to the wrong region
+  truncate  forward the request (the backend acts on it), then send half of
+            the answer's bytes (status line, headers and body; cut inside the
+            headers when there is no body) and reset the connection; only
+            answers relayed from s3rver are cut (not ListMultipartUploads,
+            ListParts, AbortMultipartUpload or errors made by the front)
+  stall     wait `seconds` (default 2), then behave normally
+
+Seeded random faults: a rule with "random": P (0 < P <= 1) fires on a
+fraction P of the requests it matches, drawn from its own
+random.Random("seed"), each time with an action picked from "actions"
+(default all of error503, error500, slowdown, reset, truncate; error503 =
+503 ServiceUnavailable, error500 = 500 InternalError, slowdown = 503
+SlowDown).  `skip`/`count` still bound it (count = faults fired).  The
+sequence is reproducible for a client that sends its requests one by one:
+
+    {"rules": [{"op": "*", "random": 0.2, "seed": 42,
+                "actions": ["error503", "error500", "slowdown", "reset", "truncate"]}]}
+
 The request log records a fired fault as "fault" ("503 SlowDown", "reset",
-"redirect us-east-1") and every signed request's credential-scope region as
-"sign_region".
+"truncate", "stall 2", "redirect us-east-1") and every signed request's
+credential-scope region as "sign_region".
+
+The credentials file is re-read when it changes, so a test can add keys
+(e.g. rotating temporary credentials) while the front runs.
 """
 
 import argparse
@@ -78,6 +100,7 @@ import http.server
 import io
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -129,6 +152,17 @@ class S3Err(Exception):
 # --------------------------------------------------------------------------
 # Fault policy (see "Fault injection" above)
 # --------------------------------------------------------------------------
+RANDOM_ACTIONS = {
+    'error503': {'action': 'error', 'status': 503, 'code': 'ServiceUnavailable'},
+    'error500': {'action': 'error', 'status': 500, 'code': 'InternalError'},
+    'slowdown': {'action': 'error', 'status': 503, 'code': 'SlowDown'},
+    'reset': {'action': 'reset'},
+    'truncate': {'action': 'truncate'},
+    'stall': {'action': 'stall'},
+}
+RANDOM_DEFAULT = ['error503', 'error500', 'slowdown', 'reset', 'truncate']
+
+
 class FaultReset(Exception):
     """before_auth's answer: break the connection mid-body, answer nothing."""
 
@@ -173,6 +207,8 @@ class FaultPolicy:
             rule = dict(rule)
             rule['_skip'] = int(rule.get('skip', 0))
             rule['_left'] = rule.get('count')
+            if 'random' in rule:
+                rule['_rng'] = random.Random(rule.get('seed', 0))
             self.rules.append(rule)
 
     @staticmethod
@@ -185,6 +221,8 @@ class FaultPolicy:
 
     def _matches(self, rule, req):
         if rule.get('op', '*') not in ('*', req.op):
+            return False
+        if req.op in rule.get('op_not', ()):
             return False
         if 'bucket' in rule and rule['bucket'] != req.bucket:
             return False
@@ -205,11 +243,17 @@ class FaultPolicy:
                 if rule['_skip'] > 0:
                     rule['_skip'] -= 1
                     continue
-                if rule['_left'] is not None:
-                    if rule['_left'] <= 0:
+                if rule['_left'] is not None and rule['_left'] <= 0:
+                    continue
+                pick = None
+                if '_rng' in rule:
+                    rng = rule['_rng']
+                    if rng.random() >= float(rule['random']):
                         continue
+                    pick = rng.choice(rule.get('actions') or RANDOM_DEFAULT)
+                if rule['_left'] is not None:
                     rule['_left'] -= 1
-                return rule
+                return dict(rule, **RANDOM_ACTIONS[pick]) if pick else rule
         return None
 
     def before_auth(self, req):
@@ -219,6 +263,15 @@ class FaultPolicy:
         if rule is None:
             return None
         action = rule.get('action', 'error')
+        if action == 'truncate':
+            req.fault = 'truncate'
+            req.truncate = True          # carried out by Handler._relay
+            return None
+        if action == 'stall':
+            secs = float(rule.get('seconds', 2))
+            req.fault = 'stall %g' % secs
+            time.sleep(secs)
+            return None
         if action == 'reset':
             req.fault = 'reset'
             return FaultReset()
@@ -336,6 +389,7 @@ class RequestInfo:
         self.bytes_out = 0
         self.error = None
         self.fault = None
+        self.truncate = False
         self.sign_region = None
 
 
@@ -420,6 +474,8 @@ class Front(http.server.ThreadingHTTPServer):
         super().__init__(addr, Handler)
         self.args = args
         self.creds = load_credentials(args.credentials)
+        self.creds_lock = threading.Lock()
+        self.creds_stamp = self._creds_stamp()
         self.backend = args.backend
         self.data_dir = os.path.abspath(args.backend_dir)
         self.region = args.region
@@ -432,6 +488,25 @@ class Front(http.server.ThreadingHTTPServer):
         self.uploads_lock = threading.Lock()
         # upload_id -> {bucket, key, initiated, access_key}
         self.uploads = {}
+
+    def _creds_stamp(self):
+        try:
+            st = os.stat(self.args.credentials)
+            return (st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError:
+            return None
+
+    def credentials(self):
+        """The credentials file's keys, re-read when the file changed."""
+        with self.creds_lock:
+            stamp = self._creds_stamp()
+            if stamp is not None and stamp != self.creds_stamp:
+                try:
+                    self.creds = load_credentials(self.args.credentials)
+                    self.creds_stamp = stamp
+                except (OSError, SystemExit) as e:
+                    print('front: credentials file: %s' % e, file=sys.stderr)
+            return self.creds
 
     def log_request_line(self, rec):
         if not self.log_file:
@@ -799,11 +874,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         access_key, sdate, region, service, _ = scope
         r.access_key = access_key
         r.sign_region = region
-        if access_key not in srv.creds:
+        creds = srv.credentials()
+        if access_key not in creds:
             raise S3Err(403, 'InvalidAccessKeyId',
                         'The AWS Access Key Id you provided does not exist in our records.',
                         AWSAccessKeyId=access_key)
-        secret, want_token = srv.creds[access_key]
+        secret, want_token = creds[access_key]
         if want_token is None and token is not None:
             raise S3Err(400, 'InvalidToken',
                         'The provided token is malformed or otherwise invalid '
@@ -1248,7 +1324,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                 'backend connection failed: %s' % e)
         return self._relay(r, resp)
 
+    def _relay_truncated(self, r, resp):
+        """The `truncate` fault: half of the answer's bytes, then a reset."""
+        status = resp.status
+        body = b'' if r.method == 'HEAD' else resp.read()
+        head = ['HTTP/1.1 %d %s' % (status, resp.reason)]
+        for k, v in resp.getheaders():
+            if k.lower() not in HOP_BY_HOP and k.lower() not in ('content-length', 'date', 'server'):
+                head.append('%s: %s' % (k, v))
+        head += ['Date: ' + self.date_time_string(), 'Server: AmazonS3',
+                 'Content-Length: %d' % len(body), '', '']
+        raw = '\r\n'.join(head).encode('latin-1')
+        data = raw + body[:len(body) // 2] if body else raw[:len(raw) // 2]
+        self._responded = True
+        self._drop_backend()
+        if r.op == 'CompleteMultipartUpload' and status == 200:
+            with self.server.uploads_lock:
+                self.server.uploads.pop(r.qdict.get('uploadId'), None)
+        self.wfile.write(data)
+        self.wfile.flush()
+        r.bytes_out += len(data)
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+        raise FaultReset()
+
     def _relay(self, r, resp):
+        if r.truncate:
+            return self._relay_truncated(r, resp)
         status = resp.status
         head_only = r.method == 'HEAD' or status in (204, 304) or 100 <= status < 200
         srv = self.server
