@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing (as root, from Debian), builds,
 # runs every test, then builds again with AddressSanitizer + UndefinedBehavior-
-# Sanitizer and runs every test again. Ends with "N passed, M failed".
+# Sanitizer and runs every test again, then runs the tests that start bqlua
+# directly under valgrind memcheck. Ends with "N passed, M failed".
 #
-#   scripts/test.sh            both builds
+#   scripts/test.sh            all three passes
 #   scripts/test.sh --quick    the normal build only
 #   MESON_TEST_ARGS="--suite unit" scripts/test.sh   pass arguments to meson test
 set -uo pipefail
@@ -19,7 +20,7 @@ quick=0
 test_packages=(
     # real services and reference implementations the tests start or consult
     lua5.4 mariadb-server mariadb-client openssl libpam-modules python3 python3-botocore
-    python3-boto3 python3-pymysql python3-yaml awscli procps time hyperfine
+    python3-boto3 python3-pymysql python3-yaml awscli procps time hyperfine valgrind
 )
 # node and npm (for the S3 test server) may come from elsewhere than Debian
 command -v node >/dev/null && command -v npm >/dev/null || test_packages+=(nodejs npm)
@@ -38,10 +39,10 @@ run_suite() {
     meson test -C "$dir" --print-errorlogs --num-processes 2 ${MESON_TEST_ARGS:-}
 }
 
-# count DIR: "passed failed" from meson's test log (a skip counts as a failure:
+# count DIR [LOGBASE]: "passed failed" from meson's test log (a skip counts as a failure:
 # in CI a missing service is a failure, not a skip)
 count() {
-    /usr/bin/python3 - "$1/meson-logs/testlog.json" <<'PY'
+    /usr/bin/python3 - "$1/meson-logs/${2:-testlog}.json" <<'PY'
 import json, sys
 passed = failed = 0
 try:
@@ -79,6 +80,28 @@ if [ $quick = 0 ]; then
     read -r p f < <(count build-asan)
     total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
     [ "$p" = 0 ] && status=1
+fi
+
+if [ $quick = 0 ]; then
+    # valgrind memcheck on the normal build: the tests that run bqlua or a C
+    # test directly, and the secrets scan's 31 bqlua runs across every
+    # binding. A definite leak or any memory error fails the test.
+    echo "=== valgrind memcheck (build-test) ==="
+    unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
+    vg="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
+    direct=$(meson test -C build-test --list 2>/dev/null |
+             sed -n 's/^bqlua:\(unit\|lua\) \/ //p' | grep -vE 'sigv4-botocore|lua/attacks|log-format|embedded-complete')
+    rm -f build-test/meson-logs/vg*.json   # --wrapper appends "-valgrind" to a logbase
+    # shellcheck disable=SC2086
+    meson test -C build-test --no-rebuild --print-errorlogs --num-processes 2 \
+        --wrapper "$vg" --logbase vg $direct || status=1
+    BQ_SECRETS_WRAPPER="$vg" meson test -C build-test --no-rebuild --print-errorlogs \
+        --logbase vg-secrets integration/secrets || status=1
+    for log in vg-valgrind vg-secrets; do
+        read -r p f < <(count build-test "$log")
+        total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
+        [ "$p" = 0 ] && status=1
+    done
 fi
 
 [ $total_fail -gt 0 ] && status=1
