@@ -1,12 +1,14 @@
 /* s3: addressing, signing, retries and the S3 operations (see s3.h). */
 #include "s3.h"
 #include "credentials.h"
+#include "log.h"
 #include "retry.h"
 #include "s3_local.h"
 #include "sigv4.h"
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -694,6 +696,101 @@ int bq_s3_mpu_upload_part(struct bq_s3 *s3, const char *bucket, const char *key,
     return 0;
 }
 
+static int hexval(char ch)
+{
+    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+         : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
+int bq_s3_multipart_etag(char (*etags)[80], int nparts, char etag[80])
+{
+    etag[0] = '\0';
+    if (nparts < 1)
+        return -1;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md || !EVP_DigestInit_ex(md, EVP_md5(), NULL)) {
+        EVP_MD_CTX_free(md);
+        return -1;
+    }
+    for (int i = 0; i < nparts; i++) {
+        const char *p = etags[i];
+        size_t n = strlen(p);
+        if (n == 34 && p[0] == '"' && p[33] == '"') {
+            p++;
+            n -= 2;
+        }
+        unsigned char d[16];
+        for (size_t j = 0; j < 16 && n == 32; j++) {
+            int hi = hexval(p[2 * j]), lo = hexval(p[2 * j + 1]);
+            if (hi < 0 || lo < 0)
+                n = 0;
+            else
+                d[j] = (unsigned char)(hi << 4 | lo);
+        }
+        if (n != 32) {                  /* not an MD5 (SSE-KMS, SSE-C, another server) */
+            EVP_MD_CTX_free(md);
+            return -1;
+        }
+        EVP_DigestUpdate(md, d, sizeof d);
+    }
+    unsigned char d[16];
+    unsigned dn = 0;
+    int ok = EVP_DigestFinal_ex(md, d, &dn);
+    EVP_MD_CTX_free(md);
+    if (!ok || dn != 16)
+        return -1;
+    char *o = etag;
+    *o++ = '"';
+    for (int i = 0; i < 16; i++)
+        o += sprintf(o, "%02x", d[i]);
+    sprintf(o, "-%d\"", nparts);
+    return 0;
+}
+
+/* A Complete answered NoSuchUpload: most likely an earlier attempt completed
+ * the upload and its answer was lost (a broken connection, a timeout), as S3
+ * answers a retried Complete of a finished upload with NoSuchUpload. Which
+ * attempt that was cannot be told here: libcurl itself resends a request
+ * whose reused connection died before any answer, so even our first attempt
+ * may be a retry. The object at the key proves it when its ETag is the one
+ * these parts make (it then holds exactly these parts' bytes). 0 (etag
+ * filled) or -1 (err, still NoSuchUpload, says why not). */
+static int verify_completed(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
+                            char (*etags)[80], int nparts, char etag[80], struct bq_s3_error *err)
+{
+    char want[80], why[sizeof err->message];
+    struct bq_s3_meta m;
+    struct bq_s3_error he;
+    int hrc = -1;
+    if (bq_s3_multipart_etag(etags, nparts, want) < 0) {
+        snprintf(why, sizeof why, "the part ETags are not MD5s, so the object cannot be checked");
+    } else if ((hrc = bq_s3_head(s3, bucket, key, NULL, &m, &he)) < 0) {
+        snprintf(why, sizeof why, "HEAD failed: %s: %.200s", he.code, he.message);
+    } else if (hrc == 0) {
+        snprintf(why, sizeof why, "no object at the key");
+    } else {
+        bool same = !strcasecmp(m.etag, want);
+        if (same)
+            snprintf(etag, 80, "%s", m.etag);
+        else
+            snprintf(why, sizeof why, "the object there has ETag %s, not %s", m.etag, want);
+        bq_s3_meta_free(&m);
+        if (same) {
+            bq_warn("CompleteMultipartUpload s3://%s/%s: NoSuchUpload, the answer to an earlier attempt was "
+                    "lost; the object was verified by its ETag %s (that of the %d parts): upload %s completed",
+                    bucket, key, want, nparts, upload_id);
+            return 0;
+        }
+    }
+    char rid[sizeof err->request_id];
+    snprintf(rid, sizeof rid, "%s", err->request_id);
+    set_err(err, BQ_HTTP_ERR_HTTP, 404, "NoSuchUpload",
+            "CompleteMultipartUpload s3://%s/%s: NoSuchUpload, and the upload cannot be confirmed as "
+            "completed by an earlier attempt whose answer was lost: %s", bucket, key, why);
+    snprintf(err->request_id, sizeof err->request_id, "%s", rid);
+    return -1;
+}
+
 int bq_s3_mpu_complete(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
                        char (*etags)[80], int nparts, char etag[80], struct bq_s3_error *err)
 {
@@ -719,8 +816,11 @@ int bq_s3_mpu_complete(struct bq_s3 *s3, const char *bucket, const char *key, co
     struct bq_http_response resp;
     rc = s3_call(s3, &c, &resp, err);
     bq_buf_free(&x);
-    if (rc < 0)
+    if (rc < 0) {
+        if (err->status == 404 && !strcmp(err->code, "NoSuchUpload"))
+            return verify_completed(s3, bucket, key, upload_id, etags, nparts, etag, err);
         return -1;
+    }
     char *et = NULL;
     struct bq_s3_xml_error xe;
     int prc = bq_s3_xml_parse_complete(resp.body, resp.body_len, &et, &xe);

@@ -106,9 +106,18 @@ int bq_s3_mpu_create(struct bq_s3 *s3, const char *bucket, const char *key,
 int bq_s3_mpu_upload_part(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
                           int part_number, const void *data, size_t len, char etag[80],
                           struct bq_s3_error *err);
-/* etags[i] is part i+1's. A 200 answer with an <Error> body is a failure. */
+/* etags[i] is part i+1's. A 200 answer with an <Error> body is a failure.
+ * 404 NoSuchUpload usually means that an attempt whose answer was lost (a
+ * broken connection, a timeout; libcurl may have resent it unseen) completed
+ * the upload: it is taken as done (logged at warn) if the object at the key
+ * has the ETag the parts make (bq_s3_multipart_etag, HEAD), else it fails
+ * with NoSuchUpload and why. */
 int bq_s3_mpu_complete(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
                        char (*etags)[80], int nparts, char etag[80], struct bq_s3_error *err);
+/* The ETag S3 gives an object made by a multipart upload of these parts:
+ * "hex(MD5(the parts' binary MD5s))-N", quotes included. -1 when a part's
+ * ETag is not a plain MD5 (SSE-KMS, SSE-C: S3's ETag is then no digest). */
+int bq_s3_multipart_etag(char (*etags)[80], int nparts, char etag[80]);
 /* A cleanup request (http.h): it goes out even after a limit or SIGTERM
  * (bq_cancelled()), with short timeouts and, then, one quick retry.
  * An upload that is already gone (404 NoSuchUpload) is a success. */

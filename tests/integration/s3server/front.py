@@ -32,6 +32,17 @@ s3rver 3.7.1 gaps filled here:
   * ListParts (GET ?uploadId=), read from s3rver's data dir
   * UploadPart/ListParts/CompleteMultipartUpload on an unknown upload -> 404
     NoSuchUpload; Complete also checks parts/ETags/order/5 MiB minimum like S3
+  * multipart ETags: s3rver gives an object made by CompleteMultipartUpload
+    the plain MD5 of its bytes; S3 gives it "hex(MD5(the parts' binary
+    MD5s))-N".  The front computes that from the Complete request's parts,
+    answers it in the Complete result, and shows it in HEAD/GET ETag headers
+    and ListObjects(V2) entries for as long as s3rver's MD5 of the object is
+    the one it had at completion (a PutObject, CopyObject or DeleteObject
+    through the front forgets it at once).  The mapping is kept in
+    BACKEND_DIR/._front_multipart_etags.json, so a restarted front keeps it.
+  * If-Match on GetObject/HeadObject (s3rver ignores it) is checked against
+    the ETag S3 would show: 412 PreconditionFailed when none matches;
+    If-None-Match carrying a multipart ETag is translated for s3rver.
   * keys containing '//' (or '.'/'..' segments, which s3rver would resolve on
     its file system) are only signature-checked, then answered with
     501 NotImplemented.
@@ -68,6 +79,12 @@ lets the first `skip` (default 0) through, then fires on the next `count`
             answers relayed from s3rver are cut (not ListMultipartUploads,
             ListParts, AbortMultipartUpload or errors made by the front)
   stall     wait `seconds` (default 2), then behave normally
+  lose      forward the request (the backend acts on it and answers), then
+            reset the connection without sending any of the answer: a lost
+            answer to a request that was carried out.  With "then":
+            "overwrite" (PUT other bytes at the key, straight to s3rver) or
+            "delete" (DELETE the key), done after the backend answered and
+            before the reset, as if another client had changed the object
 
 Seeded random faults: a rule with "random": P (0 < P <= 1) fires on a
 fraction P of the requests it matches, drawn from its own
@@ -81,7 +98,7 @@ sequence is reproducible for a client that sends its requests one by one:
                 "actions": ["error503", "error500", "slowdown", "reset", "truncate"]}]}
 
 The request log records a fired fault as "fault" ("503 SlowDown", "reset",
-"truncate", "stall 2", "redirect us-east-1") and every signed request's
+"truncate", "stall 2", "redirect us-east-1", "lose", "lose then overwrite") and every signed request's
 credential-scope region as "sign_region".
 
 The credentials file is re-read when it changes, so a test can add keys
@@ -112,7 +129,7 @@ import time
 import traceback
 import urllib.parse
 import uuid
-from xml.sax.saxutils import escape as xml_escape
+from xml.sax.saxutils import escape as xml_escape, unescape as xml_unescape
 import xml.etree.ElementTree as ET
 
 from botocore.auth import S3SigV4Auth
@@ -124,6 +141,8 @@ HEX64 = re.compile(r'^[0-9a-fA-F]{64}$')
 AMZ_DATE = '%Y%m%dT%H%M%SZ'
 S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/'
 MIN_PART_SIZE = 5 * 1024 * 1024
+MP_ETAGS_FILE = '._front_multipart_etags.json'   # in s3rver's data dir (not a bucket: a file)
+XML_QUOT = {'"': '&quot;'}
 IO_CHUNK = 256 * 1024
 SPOOL_IN_MEMORY = 1024 * 1024
 BACKEND_IDLE_REUSE = 3.0        # node closes idle keep-alive sockets after 5 s
@@ -267,6 +286,14 @@ class FaultPolicy:
             req.fault = 'truncate'
             req.truncate = True          # carried out by Handler._relay
             return None
+        if action == 'lose':
+            then = rule.get('then')
+            if then not in (None, 'overwrite', 'delete'):
+                print('front: faults: unknown "then": %r' % then, file=sys.stderr)
+                then = None
+            req.fault = 'lose' + (' then ' + then if then else '')
+            req.lose = then or True      # carried out by Handler._relay
+            return None
         if action == 'stall':
             secs = float(rule.get('seconds', 2))
             req.fault = 'stall %g' % secs
@@ -390,6 +417,8 @@ class RequestInfo:
         self.error = None
         self.fault = None
         self.truncate = False
+        self.lose = None                 # the `lose` fault: True, or its "then"
+        self.mp_etag = None              # a Complete's multipart ETag, from its parts
         self.sign_region = None
 
 
@@ -462,6 +491,59 @@ def parse_amz_date(s):
         return None
 
 
+def etag_norm(etag):
+    """An entity tag as compared: no W/, no quotes, lowercase."""
+    etag = etag.strip()
+    if etag.startswith('W/'):
+        etag = etag[2:]
+    return etag.strip('"').lower()
+
+
+def etag_matches(condition, etag):
+    """Does an If-Match / If-None-Match value (a list, or *) name etag?"""
+    if etag is None:
+        return False
+    names = [c for c in (x.strip() for x in condition.split(',')) if c]
+    return '*' in names or etag_norm(etag) in {etag_norm(c) for c in names}
+
+
+def multipart_etag(part_md5s):
+    """S3's ETag for an object made of parts with these (hex) MD5s."""
+    digest = hashlib.md5(b''.join(binascii.unhexlify(m) for m in part_md5s)).hexdigest()
+    return '"%s-%d"' % (digest, len(part_md5s))
+
+
+class _Answer:
+    """A backend answer relayed with another body and/or other headers."""
+
+    def __init__(self, resp, body=None, headers=None):
+        self._resp = resp
+        self.status, self.reason, self.will_close = resp.status, resp.reason, resp.will_close
+        repl = {k.lower(): v for k, v in (headers or {}).items()}
+        self._headers = []
+        for k, v in resp.getheaders():
+            lk = k.lower()
+            if lk in repl:
+                v = repl.pop(lk)
+            elif lk == 'content-length' and body is not None:
+                v = str(len(body))
+            self._headers.append((k, v))
+        self._headers += list(repl.items())
+        self._body = io.BytesIO(body) if body is not None else None
+
+    def getheaders(self):
+        return list(self._headers)
+
+    def getheader(self, name, default=None):
+        for k, v in self._headers:
+            if k.lower() == name.lower():
+                return v
+        return default
+
+    def read(self, amt=None):
+        return self._body.read(amt) if self._body is not None else self._resp.read(amt)
+
+
 # --------------------------------------------------------------------------
 # The front
 # --------------------------------------------------------------------------
@@ -488,6 +570,10 @@ class Front(http.server.ThreadingHTTPServer):
         self.uploads_lock = threading.Lock()
         # upload_id -> {bucket, key, initiated, access_key}
         self.uploads = {}
+        # (bucket, key) -> {'md5': s3rver's MD5 at completion, 'etag': S3's "...-N"}
+        self.mp_lock = threading.Lock()
+        self.mp_path = os.path.join(self.data_dir, MP_ETAGS_FILE)
+        self.mp_etags = self._load_mp_etags()
 
     def _creds_stamp(self):
         try:
@@ -515,6 +601,56 @@ class Front(http.server.ThreadingHTTPServer):
         with self.log_lock:
             self.log_file.write(line + '\n')
             self.log_file.flush()
+
+    # -- multipart ETags (see the docstring) -----------------------------------
+    def _load_mp_etags(self):
+        try:
+            with open(self.mp_path, encoding='utf-8') as f:
+                doc = json.load(f)
+            return {(b, k): dict(v) for b, keys in doc.items() for k, v in keys.items()}
+        except (OSError, ValueError, AttributeError, TypeError):
+            return {}
+
+    def _save_mp_etags(self):
+        """Writes the mapping (mp_lock held); atomic, so a restart reads it whole."""
+        doc = {}
+        for (b, k), v in self.mp_etags.items():
+            doc.setdefault(b, {})[k] = v
+        tmp = self.mp_path + '.tmp'
+        with open(tmp, 'w', encoding='utf-8') as f:
+            json.dump(doc, f)
+        os.replace(tmp, self.mp_path)
+
+    def set_mp_etag(self, bucket, key, md5=None, etag=None):
+        """Records S3's ETag for a completed upload, or (etag None) forgets it."""
+        with self.mp_lock:
+            if etag is not None:
+                self.mp_etags[(bucket, key)] = {'md5': md5.lower(), 'etag': etag}
+            elif self.mp_etags.pop((bucket, key), None) is None:
+                return
+            self._save_mp_etags()
+
+    def has_mp_etags(self, bucket):
+        with self.mp_lock:
+            return any(b == bucket for b, _ in self.mp_etags)
+
+    def effective_etag(self, bucket, key, backend_etag):
+        """The ETag S3 would show for the object s3rver shows with backend_etag."""
+        if not backend_etag:
+            return backend_etag
+        with self.mp_lock:
+            v = self.mp_etags.get((bucket, key))
+        if v and v['md5'] == backend_etag.strip().strip('"').lower():
+            return v['etag']
+        return backend_etag
+
+    def mp_md5(self, bucket, key, etag):
+        """s3rver's ETag ("md5") for a multipart ETag of this key, else None."""
+        with self.mp_lock:
+            v = self.mp_etags.get((bucket, key))
+        if v and etag_norm(etag) == etag_norm(v['etag']):
+            return '"%s"' % v['md5']
+        return None
 
     # -- s3rver's on-disk layout (lib/stores/filesystem.js) ------------------
     def uploads_dir(self, bucket):
@@ -1236,6 +1372,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                             'Your proposed upload is smaller than the minimum '
                             'allowed size', UploadId=upload_id, PartNumber=str(n),
                             ProposedSize=str(size), MinSizeAllowed=str(MIN_PART_SIZE))
+        # each part's ETag is its MD5 (checked above): S3's ETag of the whole
+        r.mp_etag = multipart_etag([etag.lower() for _, etag in parts])
 
     # ---------------------------------------------------------------------
     # forwarding
@@ -1258,23 +1396,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
                          piece.partition('=')[0]).lower() not in PRESIGN_AUTH_PARAMS)
         target = r.raw_path + ('?' + q if q else '')
         fwd = []
+        obj_read = r.op in ('GetObject', 'HeadObject')
         for name, values in r.header_lists.items():
             if name in HOP_BY_HOP or name in ('authorization', 'host', 'content-length',
                                               'x-amz-security-token', 'x-amz-date',
                                               'x-amz-content-sha256'):
                 continue
+            if obj_read and name == 'if-match':
+                continue                # checked here, in _s3_etags
             for v in values:
+                if obj_read and name == 'if-none-match':
+                    v = self.server.mp_md5(r.bucket, r.key, v) or v   # s3rver compares its MD5
                 fwd.append((name, v))
-        host, port = self.server.backend
-        amz_date = time.strftime(AMZ_DATE, time.gmtime())
-        fwd += [
-            ('Host', '%s:%d' % (host, port)),
-            ('x-amz-date', amz_date),
-            ('x-amz-content-sha256', 'UNSIGNED-PAYLOAD'),
-            ('Authorization', 'AWS4-HMAC-SHA256 Credential=%s/%s/%s/s3/aws4_request, '
-             'SignedHeaders=host;x-amz-date, Signature=%s'
-             % (BACKEND_ACCESS_KEY, amz_date[:8], self.server.region, '0' * 64)),
-        ]
+        fwd += self._backend_auth()
         length = self._length if body is not None else 0
         if r.method in ('PUT', 'POST') or length:
             fwd.append(('Content-Length', str(length)))
@@ -1324,6 +1458,109 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                 'backend connection failed: %s' % e)
         return self._relay(r, resp)
 
+    def _backend_auth(self):
+        """Host and the (unchecked, but required) auth headers s3rver wants."""
+        host, port = self.server.backend
+        amz_date = time.strftime(AMZ_DATE, time.gmtime())
+        return [
+            ('Host', '%s:%d' % (host, port)),
+            ('x-amz-date', amz_date),
+            ('x-amz-content-sha256', 'UNSIGNED-PAYLOAD'),
+            ('Authorization', 'AWS4-HMAC-SHA256 Credential=%s/%s/%s/s3/aws4_request, '
+             'SignedHeaders=host;x-amz-date, Signature=%s'
+             % (BACKEND_ACCESS_KEY, amz_date[:8], self.server.region, '0' * 64)),
+        ]
+
+    def _backend_request(self, method, target, body=b''):
+        """One request to s3rver on a connection of its own; its status."""
+        host, port = self.server.backend
+        c = http.client.HTTPConnection(host, port, timeout=60)
+        try:
+            c.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+            for k, v in self._backend_auth() + [('Content-Length', str(len(body)))]:
+                c.putheader(k, v)
+            c.endheaders(body)
+            resp = c.getresponse()
+            resp.read()
+            return resp.status
+        finally:
+            c.close()
+
+    def _s3_etags(self, r, resp):
+        """S3's ETags where s3rver's differ (see the docstring): records and
+        shows multipart ETags, forgets them when the key is replaced, checks
+        If-Match.  Returns the answer to relay; may raise S3Err (412)."""
+        srv = self.server
+        status = resp.status
+        if r.op == 'CompleteMultipartUpload' and status == 200:
+            body = resp.read()
+            m = re.search(rb'<ETag>(?:&quot;|")?([0-9a-fA-F]{32})(?:&quot;|")?</ETag>', body)
+            if m and r.mp_etag:
+                srv.set_mp_etag(r.bucket, r.key, m.group(1).decode('ascii'), r.mp_etag)
+                body = body[:m.start()] + b'<ETag>' + \
+                    xml_escape(r.mp_etag, XML_QUOT).encode('ascii') + b'</ETag>' + body[m.end():]
+            return _Answer(resp, body)
+        if r.op in ('PutObject', 'CopyObject', 'DeleteObject') and status < 300:
+            srv.set_mp_etag(r.bucket, r.key)
+            return resp
+        if r.op in ('ListObjectsV2', 'ListObjects') and status == 200 and \
+                r.method == 'GET' and srv.has_mp_etags(r.bucket):
+            return _Answer(resp, self._list_etags(r, resp.read()))
+        if r.op in ('GetObject', 'HeadObject') and status in (200, 206):
+            backend = resp.getheader('ETag')
+            etag = srv.effective_etag(r.bucket, r.key, backend)
+            cond = r.headers.get('if-match')
+            if cond is not None and not etag_matches(cond, etag):
+                self._drop_backend()        # the body (if any) stays unread
+                raise S3Err(412, 'PreconditionFailed',
+                            'At least one of the pre-conditions you specified did not hold',
+                            Condition='If-Match')
+            if etag != backend:
+                return _Answer(resp, None, {'ETag': etag})
+        return resp
+
+    def _list_etags(self, r, body):
+        """A ListObjects(V2) page with S3's ETags for multipart objects."""
+        srv = self.server
+        url = r.qdict.get('encoding-type') == 'url'
+
+        def fix(m):
+            block = m.group(0)
+            km = re.search(rb'<Key>([^<]*)</Key>', block)
+            em = re.search(rb'<ETag>([^<]*)</ETag>', block)
+            if not km or not em:
+                return block
+            key = xml_unescape(km.group(1).decode('utf-8', 'replace'))
+            backend = xml_unescape(em.group(1).decode('utf-8', 'replace'), {'&quot;': '"'})
+            etag = srv.effective_etag(r.bucket, key, backend)
+            if etag == backend and url:
+                etag = srv.effective_etag(r.bucket, urllib.parse.unquote(key), backend)
+            if etag == backend:
+                return block
+            return block[:em.start(1)] + xml_escape(etag, XML_QUOT).encode('utf-8') + block[em.end(1):]
+        return re.sub(rb'<Contents>.*?</Contents>', fix, body, flags=re.S)
+
+    def _completed(self, r, status):
+        """Bookkeeping after the backend answered (whether or not the client hears it)."""
+        if r.op == 'CompleteMultipartUpload' and status == 200:
+            with self.server.uploads_lock:
+                self.server.uploads.pop(r.qdict.get('uploadId'), None)
+
+    def _relay_lost(self, r, resp):
+        """The `lose` fault: the backend acted; the client gets a reset, no answer."""
+        if r.method != 'HEAD':
+            resp.read()
+        self._drop_backend()
+        self._completed(r, resp.status)
+        if r.lose in ('overwrite', 'delete') and resp.status < 300 and r.key:
+            if r.lose == 'overwrite':
+                self._backend_request('PUT', r.raw_path, b'replaced by the lose/overwrite fault\n')
+            else:
+                self._backend_request('DELETE', r.raw_path)
+            self.server.set_mp_etag(r.bucket, r.key)
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+        raise FaultReset()
+
     def _relay_truncated(self, r, resp):
         """The `truncate` fault: half of the answer's bytes, then a reset."""
         status = resp.status
@@ -1338,9 +1575,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         data = raw + body[:len(body) // 2] if body else raw[:len(raw) // 2]
         self._responded = True
         self._drop_backend()
-        if r.op == 'CompleteMultipartUpload' and status == 200:
-            with self.server.uploads_lock:
-                self.server.uploads.pop(r.qdict.get('uploadId'), None)
+        self._completed(r, status)
         self.wfile.write(data)
         self.wfile.flush()
         r.bytes_out += len(data)
@@ -1348,6 +1583,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         raise FaultReset()
 
     def _relay(self, r, resp):
+        resp = self._s3_etags(r, resp)
+        if r.lose:
+            return self._relay_lost(r, resp)
         if r.truncate:
             return self._relay_truncated(r, resp)
         status = resp.status
@@ -1405,9 +1643,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     srv.uploads[m.group(1).decode()] = {
                         'bucket': r.bucket, 'key': r.key,
                         'initiated': time.time(), 'access_key': r.access_key}
-        if r.op == 'CompleteMultipartUpload' and status == 200:
-            with srv.uploads_lock:
-                srv.uploads.pop(r.qdict.get('uploadId'), None)
+        self._completed(r, status)
         if status >= 400:
             m = re.search(rb'<Code>([^<]+)</Code>', captured)
             r.error = (m.group(1).decode('utf-8', 'replace') if m else

@@ -254,6 +254,11 @@ def run_tests(e, tmp):
     ok(sha(out) == sha(big), 'multipart object reads back identical')
     ok(s3.head_object(Bucket=BUCKET, Key='mp/big.bin')['ContentLength'] == 20 << 20,
        'multipart object has 20 MiB')
+    with open(big, 'rb') as f:
+        cli_parts = list(iter(lambda: f.read(8 << 20), b''))   # the CLI's default 8 MiB chunks
+    want = s3_multipart_etag(cli_parts)
+    got = s3.head_object(Bucket=BUCKET, Key='mp/big.bin')['ETag']
+    ok(got == want, "the CLI's multipart object has S3's multipart ETag (%s)" % want, got)
     ok(not os.listdir(os.path.join(e['S3_DATA_DIR'], BUCKET, '._S3rver_uploads'))
        if os.path.isdir(os.path.join(e['S3_DATA_DIR'], BUCKET, '._S3rver_uploads'))
        else True, 'no upload left over after complete')
@@ -455,6 +460,7 @@ def run_tests(e, tmp):
     ok(c['ResponseMetadata']['HTTPStatusCode'] == 200, 'complete with one (last) part works')
     ok(s3.get_object(Bucket=BUCKET, Key='mp/small-parts')['Body'].read() == b'b' * 1000,
        'completed object has the chosen part')
+    mp_etag_tests(e, s3)
 
     # ------------------------------------------------------------ odd keys
     section('keys with special characters')
@@ -515,6 +521,99 @@ def run_tests(e, tmp):
        'log names ListMultipartUploads')
     ok(any(r['status'] == 403 and r['error'] == 'SignatureDoesNotMatch' for r in recs),
        'log records refused signatures')
+
+    # ------------------------------------------------------------ restart
+    section('a restarted front keeps the multipart ETags')
+    want = s3.head_object(Bucket=BUCKET, Key='mp/etag.bin')['ETag']
+    p = subprocess.run([SCRIPT, 'stop', tmp], capture_output=True, timeout=60)
+    ok(p.returncode == 0, 'server stops for the restart', p.stderr.decode(errors='replace'))
+    p = subprocess.run([SCRIPT, 'start', tmp], capture_output=True, timeout=300)
+    ok(p.returncode == 0, 'server starts again on the same data dir', p.stderr.decode(errors='replace'))
+    e2 = load_env(os.path.join(tmp, 'env'))
+    got = client(e2).head_object(Bucket=BUCKET, Key='mp/etag.bin')['ETag']
+    ok(got == want and got.endswith('-3"'), 'HEAD after the restart: the multipart ETag %s' % want, got)
+
+
+def s3_multipart_etag(parts):
+    """S3's ETag of an object uploaded in these parts, computed here."""
+    return '"%s-%d"' % (hashlib.md5(b''.join(hashlib.md5(p).digest() for p in parts)).hexdigest(),
+                        len(parts))
+
+
+def mp_etag_tests(e, s3):
+    section("multipart ETags (S3's, emulated by the front)")
+    key = 'mp/etag.bin'
+    parts = [os.urandom(5 << 20), os.urandom(5 << 20), os.urandom(1000)]
+    whole = b''.join(parts)
+    want = s3_multipart_etag(parts)
+    plain = '"%s"' % hashlib.md5(whole).hexdigest()
+    up = s3.create_multipart_upload(Bucket=BUCKET, Key=key)
+    etags = [s3.upload_part(Bucket=BUCKET, Key=key, UploadId=up['UploadId'], PartNumber=i + 1,
+                            Body=p)['ETag'] for i, p in enumerate(parts)]
+    ok(etags == ['"%s"' % hashlib.md5(p).hexdigest() for p in parts], 'part ETags are their MD5s', etags)
+    c = s3.complete_multipart_upload(
+        Bucket=BUCKET, Key=key, UploadId=up['UploadId'],
+        MultipartUpload={'Parts': [{'PartNumber': i + 1, 'ETag': t} for i, t in enumerate(etags)]})
+    ok(c.get('ETag') == want, 'CompleteMultipartUpload answers the multipart ETag %s' % want, c.get('ETag'))
+    h = s3.head_object(Bucket=BUCKET, Key=key)
+    ok(h['ETag'] == want and h['ContentLength'] == len(whole), 'botocore head_object shows it', h['ETag'])
+    g = s3.get_object(Bucket=BUCKET, Key=key)
+    ok(g['ETag'] == want and g['Body'].read() == whole, 'get_object shows it and the bytes', g['ETag'])
+    lst = s3.list_objects_v2(Bucket=BUCKET, Prefix=key)
+    ok([o['ETag'] for o in lst.get('Contents', [])] == [want], 'ListObjectsV2 shows it', lst.get('Contents'))
+    lst = s3.list_objects(Bucket=BUCKET, Prefix=key)
+    ok([o['ETag'] for o in lst.get('Contents', [])] == [want], 'ListObjects shows it', lst.get('Contents'))
+    st, body = raw_request(e, 'GET', '/%s?list-type=2&encoding-type=url&prefix=%s'
+                           % (BUCKET, urllib.parse.quote(key, safe='')))
+    ok(st == 200 and ('<ETag>%s</ETag>' % want.replace('"', '&quot;')).encode() in body,
+       'ListObjectsV2 with encoding-type=url shows it', body[:600])
+    # s3.lines' pattern: HEAD, then ranged GETs with If-Match: the ETag
+    r = s3.get_object(Bucket=BUCKET, Key=key, Range='bytes=5242870-5242889', IfMatch=want)
+    ok(r['ResponseMetadata']['HTTPStatusCode'] == 206 and r['Body'].read() == whole[5242870:5242890],
+       'a ranged GET with If-Match: the multipart ETag -> 206 and the range')
+    ok(s3.head_object(Bucket=BUCKET, Key=key, IfMatch=want.strip('"'))['ETag'] == want,
+       'HEAD with If-Match: the ETag without quotes matches too')
+    code, _ = err_code(lambda: s3.get_object(Bucket=BUCKET, Key=key, Range='bytes=0-9', IfMatch=plain))
+    ok(code == 'PreconditionFailed', "a GET with If-Match: s3rver's plain MD5 -> 412 PreconditionFailed", code)
+    code, _ = err_code(lambda: s3.head_object(Bucket=BUCKET, Key=key, IfMatch='"0123"'))
+    ok(code == '412', 'HEAD with a wrong If-Match -> 412', code)
+    code, _ = err_code(lambda: s3.head_object(Bucket=BUCKET, Key=key, IfNoneMatch=want))
+    ok(code == '304', 'HEAD with If-None-Match: the multipart ETag -> 304', code)
+    code, _ = err_code(lambda: s3.get_object(Bucket=BUCKET, Key='rt/small.bin', IfMatch='"0123"'))
+    ok(code == 'PreconditionFailed', 'If-Match is checked for plain objects too', code)
+    side = os.path.join(e['S3_DATA_DIR'], '._front_multipart_etags.json')
+    with open(side) as f:
+        ok(json.load(f).get(BUCKET, {}).get(key, {}).get('etag') == want,
+           "the mapping is in the front's sidecar file")
+    # replaced by a plain PUT: a plain ETag again
+    s3.put_object(Bucket=BUCKET, Key=key, Body=whole)
+    h = s3.head_object(Bucket=BUCKET, Key=key)
+    ok(h['ETag'] == plain, 'after a PutObject of the same bytes the ETag is their plain MD5', h['ETag'])
+    with open(side) as f:
+        ok(key not in json.load(f).get(BUCKET, {}), 'the PutObject removed the mapping')
+    # completed again (parts in another split): the new ETag
+    up = s3.create_multipart_upload(Bucket=BUCKET, Key=key)
+    parts2 = [whole[:6 << 20], whole[6 << 20:]]
+    etags = [s3.upload_part(Bucket=BUCKET, Key=key, UploadId=up['UploadId'], PartNumber=i + 1,
+                            Body=p)['ETag'] for i, p in enumerate(parts2)]
+    s3.complete_multipart_upload(
+        Bucket=BUCKET, Key=key, UploadId=up['UploadId'],
+        MultipartUpload={'Parts': [{'PartNumber': i + 1, 'ETag': t} for i, t in enumerate(etags)]})
+    h = s3.head_object(Bucket=BUCKET, Key=key)
+    ok(h['ETag'] == s3_multipart_etag(parts2), 'another Complete at the key: its own ETag', h['ETag'])
+    # deleted, then a plain object of other bytes: no stale multipart ETag
+    s3.delete_object(Bucket=BUCKET, Key=key)
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b'plain')
+    h = s3.head_object(Bucket=BUCKET, Key=key)
+    ok(h['ETag'] == '"%s"' % hashlib.md5(b'plain').hexdigest(), 'after a delete and a PUT: a plain ETag',
+       h['ETag'])
+    # for the restart check at the end: a 3-part object
+    up = s3.create_multipart_upload(Bucket=BUCKET, Key=key)
+    etags = [s3.upload_part(Bucket=BUCKET, Key=key, UploadId=up['UploadId'], PartNumber=i + 1,
+                            Body=p)['ETag'] for i, p in enumerate(parts)]
+    s3.complete_multipart_upload(
+        Bucket=BUCKET, Key=key, UploadId=up['UploadId'],
+        MultipartUpload={'Parts': [{'PartNumber': i + 1, 'ETag': t} for i, t in enumerate(etags)]})
 
 
 def write(d, name, data):
