@@ -219,6 +219,10 @@ struct call {
     size_t nhdrs;
     const void *body;
     size_t body_len;
+    bq_http_read_fn read_fn;          /* instead of body: body_len bytes from here */
+    bq_http_seek_fn seek_fn;
+    void *read_ud;
+    int max_attempts;                 /* 0: bq_retry_max_attempts() */
     const char *payload_hash;         /* NULL: computed here */
     struct get_state *get;
     bool error_in_200;                /* CompleteMultipartUpload */
@@ -327,7 +331,7 @@ static int s3_call(struct bq_s3 *s3, struct call *c, struct bq_http_response *re
     char region[48];
     bucket_region(s3, c->bucket, region, sizeof region);
     bool redirected = false;
-    int max = bq_retry_max_attempts();
+    int max = c->max_attempts ? c->max_attempts : bq_retry_max_attempts();
     memset(resp, 0, sizeof *resp);
 
     for (int attempt = 1;; attempt++) {
@@ -405,7 +409,10 @@ static int s3_call(struct bq_s3 *s3, struct call *c, struct bq_http_response *re
             .headers = hh,
             .n_headers = nh,
             .body = c->body,
-            .body_len = c->body ? (int64_t)c->body_len : 0,
+            .body_len = c->body || c->read_fn ? (int64_t)c->body_len : 0,
+            .read_fn = c->read_fn,
+            .seek_fn = c->seek_fn,
+            .read_ud = c->read_ud,
             .write_fn = c->get ? get_sink : NULL,
             .write_ud = c->get,
             .allow_http = s3->cfg.allow_http,
@@ -444,7 +451,7 @@ static int s3_call(struct bq_s3 *s3, struct call *c, struct bq_http_response *re
             }
         } else {
             char nr[48];
-            if (answer_error(c, resp, region, nr, sizeof nr, err) && !redirected) {
+            if (answer_error(c, resp, region, nr, sizeof nr, err) && !redirected && !c->read_fn) {
                 /* the bucket lives elsewhere: once, in its region, without counting an attempt */
                 redirected = true;
                 learn_region(s3, c->bucket, nr);
@@ -789,6 +796,33 @@ static int verify_completed(struct bq_s3 *s3, const char *bucket, const char *ke
             "completed by an earlier attempt whose answer was lost: %s", bucket, key, why);
     snprintf(err->request_id, sizeof err->request_id, "%s", rid);
     return -1;
+}
+
+int bq_s3_mpu_upload_part_stream(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
+                                 int part_number, size_t len, bq_http_read_fn read_fn, bq_http_seek_fn seek_fn,
+                                 void *ud, char etag[80], bool *md5_etag, struct bq_s3_error *err)
+{
+    char pn[16];
+    snprintf(pn, sizeof pn, "%d", part_number);
+    struct call c = { .method = "PUT", .bucket = bucket, .key = key, .body_len = len, .read_fn = read_fn,
+                      .seek_fn = seek_fn, .read_ud = ud, .max_attempts = 1,
+                      .payload_hash = "UNSIGNED-PAYLOAD" };
+    c.query[c.nquery++] = (struct bq_sigv4_kv){ "partNumber", pn };
+    c.query[c.nquery++] = (struct bq_sigv4_kv){ "uploadId", upload_id };
+    struct bq_http_response resp;
+    if (s3_call(s3, &c, &resp, err) < 0)
+        return -1;
+    const char *et = bq_http_response_header(&resp, "etag");
+    const char *sse = bq_http_response_header(&resp, "x-amz-server-side-encryption");
+    *md5_etag = (!sse || !strcmp(sse, "AES256")) &&
+                !bq_http_response_header(&resp, "x-amz-server-side-encryption-customer-algorithm");
+    snprintf(etag, 80, "%s", et ? et : "");
+    bq_http_response_free(&resp);
+    if (!etag[0]) {
+        set_err(err, BQ_HTTP_ERR_PROTOCOL, 200, "InvalidResponse", "UploadPart %d: no ETag", part_number);
+        return -1;
+    }
+    return 0;
 }
 
 int bq_s3_mpu_complete(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,

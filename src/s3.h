@@ -106,6 +106,15 @@ int bq_s3_mpu_create(struct bq_s3 *s3, const char *bucket, const char *key,
 int bq_s3_mpu_upload_part(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
                           int part_number, const void *data, size_t len, char etag[80],
                           struct bq_s3_error *err);
+/* A part sent while it is still being produced: read_fn supplies exactly len
+ * bytes and may block until they exist (seek_fn rewinds to 0, if curl asks).
+ * The payload goes UNSIGNED-PAYLOAD (its hash is not known before the first
+ * byte), in one attempt: on any failure the caller sends the whole part
+ * again with bq_s3_mpu_upload_part, which S3 keeps instead. *md5_etag tells
+ * whether the answered ETag is the part's MD5 (not so with SSE-KMS/SSE-C). */
+int bq_s3_mpu_upload_part_stream(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
+                                 int part_number, size_t len, bq_http_read_fn read_fn, bq_http_seek_fn seek_fn,
+                                 void *ud, char etag[80], bool *md5_etag, struct bq_s3_error *err);
 /* etags[i] is part i+1's. A 200 answer with an <Error> body is a failure.
  * 404 NoSuchUpload usually means that an attempt whose answer was lost (a
  * broken connection, a timeout; libcurl may have resent it unseen) completed
@@ -126,13 +135,14 @@ int bq_s3_mpu_abort(struct bq_s3 *s3, const char *bucket, const char *key, const
 
 /* --- writer: a streamed upload -------------------------------------------------
  * Buffers part_size bytes, then uploads parts on two worker threads while
- * the caller keeps writing (at most BQ_S3_WRITER_BUFFERS buffers exist, so
- * memory stays bounded). An object smaller than one part is sent as one
+ * the caller keeps writing: BQ_S3_WRITER_BUFFERS buffers, the one filling
+ * streamed as it fills while the other is in flight (see s3_writer.c), so
+ * memory stays at two parts. An object smaller than one part is sent as one
  * PutObject at close. On the local backend: a temporary file renamed at close. */
 #define BQ_S3_PART_SIZE_DEFAULT (8u << 20)
 #define BQ_S3_PART_SIZE_MIN (5u << 20)
 #define BQ_S3_PART_SIZE_MAX (5ull << 30)
-#define BQ_S3_WRITER_BUFFERS 3
+#define BQ_S3_WRITER_BUFFERS 2
 #define BQ_S3_MAX_PARTS 10000
 
 struct bq_s3_writer;

@@ -1,11 +1,26 @@
-/* s3_writer: a streamed upload (see s3.h). The caller's thread fills one
- * buffer; full buffers go to a queue that two worker threads upload as
- * parts. At most BQ_S3_WRITER_BUFFERS buffers exist: when all are busy, the
- * writer waits, which bounds memory whatever the script writes. */
+/* s3_writer: a streamed upload (see s3.h).
+ *
+ * The caller's thread fills one part buffer at a time; two worker threads
+ * upload parts. There are BQ_S3_WRITER_BUFFERS (2) buffers of part_size
+ * bytes, so memory is bounded whatever the script writes, and still two
+ * parts are in flight while the script keeps writing: when a part is being
+ * uploaded as the next one starts to fill, the filling one is streamed too,
+ * its bytes sent as they are written (UNSIGNED-PAYLOAD with the part's
+ * Content-Length, which is part_size for every part but the last).
+ *
+ * A streamed part is an optimisation that may give up: when the caller
+ * stops writing for STREAM_IDLE_SECONDS (S3 drops an idle request after
+ * ~20 s), when the part turns out to be the short last one, when the
+ * request fails, or when the ETag S3 answers is not the MD5 of the bytes
+ * sent, the stream ends and the whole buffer is uploaded again as an
+ * ordinary part (SHA-256 signed, with the standard retries) once it is full.
+ * A part therefore always has its whole buffer until S3 has acknowledged it. */
 #include "s3.h"
 #include "s3_local.h"
+#include "log.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,10 +30,24 @@
 enum { NWORKERS = 2 };
 enum state { W_OPEN, W_CLOSED, W_ABORTED };
 
-struct part {
-    char *buf;
-    size_t len;
-    int number;
+/* A streamed part waits this long for the caller's next bytes, then gives up. */
+#define STREAM_IDLE_SECONDS 5.0
+/* The caller wakes a waiting stream after this many new bytes (or a full part). */
+#define STREAM_WAKE_BYTES ((size_t)64 * 1024)
+
+enum job { J_NONE, J_STREAM, J_UPLOAD };
+
+struct slot {
+    char *buf;                  /* part_size bytes, allocated on first use */
+    size_t len;                 /* bytes written; under mu while the slot streams */
+    int number;                 /* the part's number; 0: the slot is free */
+    bool full;                  /* the caller is done with it (full, or the last part) */
+    enum job job;               /* what a worker should do next */
+    bool busy;                  /* a worker is on it */
+    bool streamed;              /* a stream was started for it (and may still run) */
+    bool stream_failed;         /* ... and gave up: upload the whole part once full */
+    bool done;                  /* S3 has the part: etags[number - 1] */
+    size_t signalled;           /* len when a waiting stream was last woken */
 };
 
 struct bq_s3_writer {
@@ -35,15 +64,12 @@ struct bq_s3_writer {
     char *upload_id;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    char *cur;                           /* being filled by the caller */
-    size_t cur_len;
-    char *spare[BQ_S3_WRITER_BUFFERS];
-    int nspare, nalloc;
-    struct part queue[BQ_S3_WRITER_BUFFERS];
-    int qhead, qn, in_flight;
+    struct slot slots[BQ_S3_WRITER_BUFFERS];
+    struct slot *cur;                    /* being filled by the caller */
+    bool cur_streamed;                   /* cur is streamed: update its len under mu */
     char (*etags)[80];
     int nparts, etags_cap;
-    bool failed, stop;
+    bool failed, stop, stream_waiting;
     struct bq_s3_error ferr;
     pthread_t threads[NWORKERS];
     int nthreads;
@@ -227,42 +253,6 @@ const char *bq_s3_writer_key(const struct bq_s3_writer *w) { return w->key; }
 
 /* --- workers ------------------------------------------------------------------- */
 
-static void *worker(void *arg)
-{
-    struct bq_s3_writer *w = arg;
-    pthread_mutex_lock(&w->mu);
-    for (;;) {
-        while (w->qn == 0 && !w->stop)
-            pthread_cond_wait(&w->cv, &w->mu);
-        if (w->qn == 0)
-            break;
-        struct part p = w->queue[w->qhead];
-        w->qhead = (w->qhead + 1) % BQ_S3_WRITER_BUFFERS;
-        w->qn--;
-        bool skip = w->failed || w->stop;
-        w->in_flight++;
-        pthread_mutex_unlock(&w->mu);
-
-        char etag[80] = "";
-        struct bq_s3_error e;
-        int rc = skip ? -1
-                      : bq_s3_mpu_upload_part(w->s3, w->bucket, w->key, w->upload_id, p.number, p.buf,
-                                              p.len, etag, &e);
-        pthread_mutex_lock(&w->mu);
-        if (rc == 0) {
-            memcpy(w->etags[p.number - 1], etag, sizeof etag);
-        } else if (!skip && !w->failed) {
-            w->failed = true;
-            w->ferr = e;
-        }
-        w->spare[w->nspare++] = p.buf;
-        w->in_flight--;
-        pthread_cond_broadcast(&w->cv);
-    }
-    pthread_mutex_unlock(&w->mu);
-    return NULL;
-}
-
 /* Waits on the condition for a short while (the caller re-checks what it
  * waits for, and bq_cancelled()). Called with the lock held. */
 static void timed_wait(struct bq_s3_writer *w)
@@ -275,6 +265,174 @@ static void timed_wait(struct bq_s3_writer *w)
         ts.tv_nsec -= 1000000000;
     }
     pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+}
+
+/* S3 has the part and the caller is done with it: the slot is free again. Lock held. */
+static void slot_release(struct slot *s)
+{
+    char *buf = s->buf;
+    memset(s, 0, sizeof *s);
+    s->buf = buf;
+}
+
+struct stream {
+    struct bq_s3_writer *w;
+    struct slot *s;
+    size_t off;                 /* bytes handed to curl */
+    EVP_MD_CTX *md5;            /* of those bytes; NULL: not checked */
+    const char *why;            /* why stream_read ended the stream */
+};
+
+/* curl's read callback for a streamed part: the bytes written so far, waiting
+ * for more while the caller writes. */
+static size_t stream_read(char *buf, size_t len, void *ud)
+{
+    struct stream *st = ud;
+    struct bq_s3_writer *w = st->w;
+    struct slot *s = st->s;
+    double idle_since = bq_monotonic();
+    pthread_mutex_lock(&w->mu);
+    while (s->len == st->off || (s->full && s->len < w->part_size)) {
+        if (s->full)            /* but short: the last part, smaller than the Content-Length sent */
+            st->why = "it is the last part, shorter than part_size";
+        else if (w->stop || w->failed || bq_cancelled())
+            st->why = "the upload is stopping";
+        else if (bq_monotonic() - idle_since > STREAM_IDLE_SECONDS)
+            st->why = "no bytes were written for a while";
+        if (st->why) {
+            pthread_mutex_unlock(&w->mu);
+            return BQ_HTTP_READ_ABORT;
+        }
+        w->stream_waiting = true;
+        timed_wait(w);
+    }
+    size_t n = s->len - st->off;
+    pthread_mutex_unlock(&w->mu);
+    /* bytes below s->len are never written again while the part is in flight */
+    if (n > len)
+        n = len;
+    memcpy(buf, s->buf + st->off, n);
+    if (st->md5 && !EVP_DigestUpdate(st->md5, buf, n)) {
+        EVP_MD_CTX_free(st->md5);
+        st->md5 = NULL;
+    }
+    st->off += n;
+    return n;
+}
+
+static EVP_MD_CTX *md5_new(void)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (md && !EVP_DigestInit_ex(md, EVP_md5(), NULL)) {
+        EVP_MD_CTX_free(md);
+        md = NULL;
+    }
+    return md;
+}
+
+static int stream_seek(uint64_t offset, void *ud)
+{
+    struct stream *st = ud;
+    if (offset != 0)
+        return -1;
+    st->off = 0;
+    EVP_MD_CTX_free(st->md5);
+    st->md5 = md5_new();
+    return 0;
+}
+
+/* Is the part's ETag the MD5 of the bytes sent? (No digest to compare with: yes.) */
+static bool etag_is_md5_of(const char *etag, EVP_MD_CTX *md5)
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int dn = 0;
+    if (!md5 || !EVP_DigestFinal_ex(md5, d, &dn) || dn != 16)
+        return true;
+    char hex[33];
+    for (unsigned int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    const char *p = etag + (etag[0] == '"');
+    return strncasecmp(p, hex, 32) == 0 && (p[32] == '"' || p[32] == '\0');
+}
+
+/* Streams slot s as part number: 0 when S3 has it, whole and intact. */
+static int stream_part(struct bq_s3_writer *w, struct slot *s, int number, char etag[80])
+{
+    struct stream st = { .w = w, .s = s, .md5 = md5_new() };
+    bool md5_etag = false;
+    struct bq_s3_error e;
+    int rc = bq_s3_mpu_upload_part_stream(w->s3, w->bucket, w->key, w->upload_id, number, w->part_size,
+                                          stream_read, stream_seek, &st, etag, &md5_etag, &e);
+    if (rc == 0 && md5_etag && !etag_is_md5_of(etag, st.md5)) {
+        bq_warn("s3.writer s3://%s/%s: part %d: S3's ETag %s is not the MD5 of the bytes sent; "
+                "sending the part again", w->bucket, w->key, number, etag);
+        rc = -1;
+    } else if (rc < 0) {
+        bq_debug("s3.writer s3://%s/%s: part %d: the streamed upload stopped after %zu bytes (%s); "
+                 "the whole part goes once it is full", w->bucket, w->key, number, st.off,
+                 st.why ? st.why : e.message);
+    }
+    EVP_MD_CTX_free(st.md5);
+    return rc;
+}
+
+static void *worker(void *arg)
+{
+    struct bq_s3_writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        struct slot *s = NULL;
+        for (int i = 0; i < BQ_S3_WRITER_BUFFERS && !w->stop; i++) {
+            struct slot *t = &w->slots[i];
+            if (t->job != J_NONE && !t->busy && (!s || t->number < s->number))
+                s = t;
+        }
+        if (!s) {
+            if (w->stop)
+                break;
+            pthread_cond_wait(&w->cv, &w->mu);
+            continue;
+        }
+        enum job job = s->job;
+        int number = s->number;
+        bool skip = w->failed;
+        s->job = J_NONE;
+        s->busy = true;
+        if (job == J_STREAM)
+            s->streamed = true;
+        pthread_mutex_unlock(&w->mu);
+
+        char etag[80] = "";
+        struct bq_s3_error e;
+        int rc = -1;
+        if (skip)
+            ;
+        else if (job == J_STREAM)
+            rc = stream_part(w, s, number, etag);
+        else    /* J_UPLOAD: the slot is full, its len fixed */
+            rc = bq_s3_mpu_upload_part(w->s3, w->bucket, w->key, w->upload_id, number, s->buf, s->len,
+                                       etag, &e);
+        pthread_mutex_lock(&w->mu);
+        s->busy = false;
+        if (rc == 0) {
+            memcpy(w->etags[number - 1], etag, sizeof etag);
+            s->done = true;
+            if (s->full)
+                slot_release(s);
+        } else if (skip) {
+            ;
+        } else if (job == J_STREAM) {
+            s->stream_failed = true;
+            if (s->full)
+                s->job = J_UPLOAD;
+        } else if (!w->failed) {
+            w->failed = true;
+            w->ferr = e;
+        }
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
 }
 
 static int start_upload(struct bq_s3_writer *w, struct bq_s3_error *err)
@@ -292,44 +450,28 @@ static int start_upload(struct bq_s3_writer *w, struct bq_s3_error *err)
     return 0;
 }
 
-/* Hands the full current buffer to the workers; gets another one. */
-static int submit(struct bq_s3_writer *w, struct bq_s3_error *err)
+/* The caller is done with w->cur (full, or the last part): S3 gets it whole
+ * unless its stream is still running (which then finishes it, or hands it
+ * back as a whole upload). Lock held. */
+static void finish_cur(struct bq_s3_writer *w)
 {
-    if (!w->upload_id && start_upload(w, err) < 0)
-        return -1;
-    pthread_mutex_lock(&w->mu);
-    if (w->nparts == BQ_S3_MAX_PARTS) {
-        pthread_mutex_unlock(&w->mu);
-        return werr(err, BQ_HTTP_ERR_CONFIG, "EntityTooLarge",
-                    "more than 10000 parts: use a larger part_size", w);
-    }
-    if (w->nparts == w->etags_cap) {
-        int cap = w->etags_cap ? w->etags_cap * 2 : 64;
-        void *p = realloc(w->etags, (size_t)cap * sizeof *w->etags);
-        if (!p) {
-            pthread_mutex_unlock(&w->mu);
-            return werr(err, BQ_HTTP_ERR_INTERNAL, "InternalError", "out of memory", w);
-        }
-        w->etags = p;
-        w->etags_cap = cap;
-    }
-    w->nparts++;
-    w->etags[w->nparts - 1][0] = '\0';
-    w->queue[(w->qhead + w->qn) % BQ_S3_WRITER_BUFFERS] = (struct part){ w->cur, w->cur_len, w->nparts };
-    w->qn++;
+    struct slot *s = w->cur;
+    s->full = true;
+    if (s->done)
+        slot_release(s);
+    else if (!s->busy)
+        s->job = J_UPLOAD;      /* never streamed, a stream not started yet, or one that gave up */
     w->cur = NULL;
-    w->cur_len = 0;
+    w->cur_streamed = false;
+    w->stream_waiting = false;
     pthread_cond_broadcast(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    return 0;
 }
 
-/* Makes w->cur a buffer, waiting for one to come back when all are busy. */
-static int get_buffer(struct bq_s3_writer *w, struct bq_s3_error *err)
+/* Makes w->cur a free slot for the next part, waiting for one when all are busy. */
+static int get_slot(struct bq_s3_writer *w, struct bq_s3_error *err)
 {
-    if (w->cur)
-        return 0;
     pthread_mutex_lock(&w->mu);
+    struct slot *s = NULL;
     for (;;) {
         if (w->failed) {
             *err = w->ferr;
@@ -340,21 +482,47 @@ static int get_buffer(struct bq_s3_writer *w, struct bq_s3_error *err)
             pthread_mutex_unlock(&w->mu);
             return werr(err, BQ_HTTP_ERR_CANCELLED, "Cancelled", "cancelled", w);
         }
-        if (w->nspare) {
-            w->cur = w->spare[--w->nspare];
+        for (int i = 0; i < BQ_S3_WRITER_BUFFERS && !s; i++)
+            if (!w->slots[i].number)
+                s = &w->slots[i];
+        if (s)
             break;
-        }
-        if (w->nalloc < BQ_S3_WRITER_BUFFERS) {
-            w->cur = malloc(w->part_size);
-            if (!w->cur) {
-                pthread_mutex_unlock(&w->mu);
-                return werr(err, BQ_HTTP_ERR_INTERNAL, "InternalError", "out of memory for a part buffer", w);
-            }
-            w->nalloc++;
-            break;
-        }
         timed_wait(w);
     }
+    const char *fail = NULL;
+    if (w->nparts == BQ_S3_MAX_PARTS) {
+        pthread_mutex_unlock(&w->mu);
+        return werr(err, BQ_HTTP_ERR_CONFIG, "EntityTooLarge", "more than 10000 parts: use a larger part_size", w);
+    }
+    if (!s->buf && !(s->buf = malloc(w->part_size)))
+        fail = "out of memory for a part buffer";
+    if (!fail && w->nparts == w->etags_cap) {
+        int cap = w->etags_cap ? w->etags_cap * 2 : 64;
+        void *p = realloc(w->etags, (size_t)cap * sizeof *w->etags);
+        if (p) {
+            w->etags = p;
+            w->etags_cap = cap;
+        } else {
+            fail = "out of memory";
+        }
+    }
+    if (fail) {
+        pthread_mutex_unlock(&w->mu);
+        return werr(err, BQ_HTTP_ERR_INTERNAL, "InternalError", fail, w);
+    }
+    s->number = ++w->nparts;
+    w->etags[s->number - 1][0] = '\0';
+    /* Another part is on its way: send this one as it fills, so that two
+     * are in flight while the caller writes. */
+    bool other = false;
+    for (int i = 0; i < BQ_S3_WRITER_BUFFERS; i++)
+        other |= &w->slots[i] != s && w->slots[i].number && !w->slots[i].done;
+    if (w->upload_id && other) {
+        s->job = J_STREAM;
+        pthread_cond_broadcast(&w->cv);
+    }
+    w->cur = s;
+    w->cur_streamed = s->job == J_STREAM;
     pthread_mutex_unlock(&w->mu);
     return 0;
 }
@@ -375,20 +543,36 @@ int bq_s3_writer_write(struct bq_s3_writer *w, const void *data, size_t len, str
     }
     const char *p = data;
     while (len) {
-        if (get_buffer(w, err) < 0) {
+        if (!w->cur && get_slot(w, err) < 0) {
             bq_s3_writer_abort(w);
             return -1;
         }
-        size_t n = w->part_size - w->cur_len < len ? w->part_size - w->cur_len : len;
-        memcpy(w->cur + w->cur_len, p, n);
-        w->cur_len += n;
+        /* Only this thread changes cur->len; a stream reads it under the lock. */
+        struct slot *s = w->cur;
+        size_t n = w->part_size - s->len < len ? w->part_size - s->len : len;
+        memcpy(s->buf + s->len, p, n);
         w->size += n;
         p += n;
         len -= n;
-        if (w->cur_len == w->part_size && submit(w, err) < 0) {
+        bool full = s->len + n == w->part_size;
+        if (full && !w->upload_id && start_upload(w, err) < 0) {
             bq_s3_writer_abort(w);
             return -1;
         }
+        if (!full && !w->cur_streamed) {
+            s->len += n;
+            continue;
+        }
+        pthread_mutex_lock(&w->mu);
+        s->len += n;
+        if (full) {
+            finish_cur(w);
+        } else if (w->stream_waiting && s->len - s->signalled >= STREAM_WAKE_BYTES) {
+            w->stream_waiting = false;
+            s->signalled = s->len;
+            pthread_cond_broadcast(&w->cv);
+        }
+        pthread_mutex_unlock(&w->mu);
     }
     return 0;
 }
@@ -402,6 +586,14 @@ static void stop_workers(struct bq_s3_writer *w)
     for (int i = 0; i < w->nthreads; i++)
         pthread_join(w->threads[i], NULL);
     w->nthreads = 0;
+}
+
+static bool all_parts_done(const struct bq_s3_writer *w)
+{
+    for (int i = 0; i < BQ_S3_WRITER_BUFFERS; i++)
+        if (w->slots[i].number)
+            return false;
+    return true;
 }
 
 int bq_s3_writer_close(struct bq_s3_writer *w, struct bq_s3_writer_result *res, struct bq_s3_error *err)
@@ -419,18 +611,17 @@ int bq_s3_writer_close(struct bq_s3_writer *w, struct bq_s3_writer_result *res, 
     }
     if (!w->upload_id) {
         /* smaller than one part: one PutObject */
-        int rc = bq_s3_put(w->s3, w->bucket, w->key, w->cur ? w->cur : "", w->cur_len, &w->opts, res->etag, err);
+        const struct slot *s = w->cur;
+        int rc = bq_s3_put(w->s3, w->bucket, w->key, s ? s->buf : "", s ? s->len : 0, &w->opts, res->etag, err);
         w->state = rc == 0 ? W_CLOSED : W_ABORTED;
         res->size = w->size;
         res->parts = 1;
         return rc;
     }
-    if (w->cur_len && submit(w, err) < 0) {
-        bq_s3_writer_abort(w);
-        return -1;
-    }
     pthread_mutex_lock(&w->mu);
-    while ((w->qn || w->in_flight) && !w->failed && !bq_cancelled())
+    if (w->cur)
+        finish_cur(w);          /* the last part */
+    while (!all_parts_done(w) && !w->failed && !bq_cancelled())
         timed_wait(w);
     bool failed = w->failed;
     if (failed)
@@ -490,11 +681,8 @@ void bq_s3_writer_free(struct bq_s3_writer *w)
     reg_remove(w);
     if (w->local)
         bq_s3_local_discard(&w->lf);
-    free(w->cur);
-    for (int i = 0; i < w->nspare; i++)
-        free(w->spare[i]);
-    for (int i = 0; i < w->qn; i++)
-        free(w->queue[(w->qhead + i) % BQ_S3_WRITER_BUFFERS].buf);
+    for (int i = 0; i < BQ_S3_WRITER_BUFFERS; i++)
+        free(w->slots[i].buf);
     free(w->etags);
     free(w->upload_id);
     free(w->bucket);

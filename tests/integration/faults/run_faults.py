@@ -329,10 +329,11 @@ def test_permanent():
     # parts 0 and 1 (multipart) complete, the last one (a PutObject) fails: both are deleted
     permanent('permanent 503 on PutObject (the last part)', 'perm-put/',
               [{'op': 'PutObject', 'status': 503, 'code': 'SlowDown'}], 'SlowDown')
-    # the first part completes (2 pieces), then every piece fails: the
-    # completed part must be deleted
+    # the first part completes (2 pieces), then every piece of the second
+    # fails: the completed part must be deleted
     recs, err = permanent('permanent 503 after the first part', 'perm-late/',
-                          [{'op': 'UploadPart', 'skip': 2, 'status': 503, 'code': 'ServiceUnavailable'}],
+                          [{'op': 'UploadPart', 'key_prefix': 'perm-late/p.part_00001',
+                            'status': 503, 'code': 'ServiceUnavailable'}],
                           'ServiceUnavailable')
     ok(any(r['op'] == 'CompleteMultipartUpload' and r['status'] == 200 for r in recs) and
        any(r['op'] == 'DeleteObject' and r['status'] == 204 for r in recs),

@@ -11,12 +11,14 @@ usage: run_s3.py BQLUA
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.environ.get('BQLUA_SOURCE_ROOT') or os.path.abspath(os.path.join(HERE, '..', '..', '..'))
@@ -274,6 +276,59 @@ print("abort ok")
     ok(ups == [], 'ListMultipartUploads is empty after the aborts', p.stdout.decode() + p.stderr.decode())
 
 
+def upload_parts(ctx, key):
+    """{part number: [(status, payload), ...]} of the UploadPart requests for key, in order."""
+    parts = {}
+    with open(ctx.env['S3_REQUEST_LOG']) as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec.get('op') != 'UploadPart' or rec.get('key') != key:
+                continue
+            q = urllib.parse.parse_qs(rec.get('query') or '')
+            n = int(q.get('partNumber', ['0'])[0])
+            parts.setdefault(n, []).append((rec.get('status'), rec.get('payload')))
+    return parts
+
+
+def test_streamed_parts(ctx):
+    # Two buffers, two parts in flight: while one part uploads, the one the
+    # script fills goes out as it fills (UNSIGNED-PAYLOAD); the first part and
+    # the short last one go whole (SHA-256 signed).
+    parts = upload_parts(ctx, 'mp/50mb.bin')
+    ok(sorted(parts) == list(range(1, 11)) and all(v[-1][0] == 200 for v in parts.values()),
+       'every part of the 50 MiB writer was stored', parts)
+    streamed = sorted(n for n, v in parts.items() if v[-1] == (200, 'UNSIGNED-PAYLOAD'))
+    ok(parts.get(1, [(0, "")])[-1] == (200, "sha256") and len(streamed) >= 1,
+       'the first part goes whole, later ones are streamed as the script writes (%s)' % streamed, parts)
+
+    # A stream that waits too long for the script's next bytes (S3 drops an
+    # idle request after ~20 s) gives up; the part then goes whole once full.
+    lua = LUA_HELPERS + r'''
+local B = ...
+local MiB = 1024 * 1024
+local w = s3.writer("s3://" .. B .. "/mp/idle.bin", {part_size = 5 * MiB})
+local function chunk(i) return string.rep(string.char(65 + i % 26), MiB) end
+for i = 1, 6 do w:write(chunk(i)) end     -- part 1 full and uploading, part 2 streaming
+task.sleep(6.5)                           -- longer than the stream waits
+for i = 7, 11 do w:write(chunk(i)) end
+local r = w:close()
+print(r.size, r.parts)
+'''
+    rc, out, err, _ = bqlua(ctx, lua, args=[BUCKET], opts=['-v', '--endpoint', ctx.endpoint])
+    ok(rc == 0 and out.split() == [str(11 * 1024 * 1024), '3'], 'a writer that pauses mid-part completes', out + err)
+    ok(re.search(r'part 2: the streamed upload stopped after \d+ bytes \(no bytes were written for a while\)',
+                 err) is not None, 'the idle stream gave up and says so (debug log)', err)
+    parts = upload_parts(ctx, 'mp/idle.bin')
+    ok(parts.get(2, [(0, '')])[-1] == (200, 'sha256'), 'part 2 then went whole, signed', parts)
+    dst = os.path.join(ctx.tmp, 'idle.bin')
+    p = aws(ctx, 's3', 'cp', 's3://%s/mp/idle.bin' % BUCKET, dst)
+    want = b''.join(bytes([65 + i % 26]) * (1024 * 1024) for i in range(1, 12))
+    got = open(dst, 'rb').read() if p.returncode == 0 else None
+    ok(got == want, 'the CLI reads it back byte-identical', p.stderr.decode())
+    if os.path.exists(dst):
+        os.unlink(dst)
+
+
 # --- failures -------------------------------------------------------------------------------
 
 def test_failures(ctx):
@@ -445,6 +500,7 @@ def main():
         test_awkward_keys(ctx)
         test_cli_written(ctx)
         test_multipart(ctx)
+        test_streamed_parts(ctx)
         test_failures(ctx)
         test_tasks(ctx)
         test_root_escapes(ctx)

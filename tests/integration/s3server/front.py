@@ -21,8 +21,10 @@ X-Amz-Security-Token (header, or query parameter for presigned URLs).
 
 Bodies whose x-amz-content-sha256 is a hex digest are spooled (memory up to
 1 MiB, then a temp file) and checked before they are forwarded, so a bad
-upload never touches the backend.  UNSIGNED-PAYLOAD bodies are streamed
-straight through.  STREAMING-* (aws-chunked) payloads are refused with 501:
+upload never touches the backend.  UNSIGNED-PAYLOAD bodies of PutObject
+and UploadPart are spooled too (only their length checked), so that a body
+cut short never reaches the backend (S3 keeps nothing of it); other
+unsigned bodies are streamed straight through.  STREAMING-* (aws-chunked) payloads are refused with 501:
 neither botocore 1.29 nor Debian's awscli 2.9 send them over http.
 
 s3rver 3.7.1 gaps filled here:
@@ -1112,6 +1114,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                             S3ComputedContentSHA256=EMPTY_SHA256)
             return None
         if not HEX64.match(r.payload_hash):
+            if r.op in ('PutObject', 'UploadPart'):
+                # spooled whole first, as S3 keeps nothing of a body cut short
+                # (a streamed part that its client gives up mid-body)
+                return self._spool(r, n, None)
             if r.op != 'CompleteMultipartUpload':
                 return 'stream'
             if n > 4 * 1024 * 1024:
@@ -1125,6 +1131,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             r.bytes_in += n
             self._body_consumed = True
             return io.BytesIO(data)
+        return self._spool(r, n, r.payload_hash.lower())
+
+    def _spool(self, r, n, want_sha256):
+        """The n-byte body in a spooled file, checked against want_sha256 (None: unsigned)."""
+        self._continue()
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY,
                                               dir=self.server.spool_dir)
         h = hashlib.sha256()
@@ -1143,7 +1154,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise
         self._body_consumed = True
         got = h.hexdigest()
-        if got != r.payload_hash.lower():
+        if want_sha256 is not None and got != want_sha256:
             spool.close()
             raise S3Err(400, 'XAmzContentSHA256Mismatch',
                         "The provided 'x-amz-content-sha256' header does not match "
