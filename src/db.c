@@ -71,6 +71,7 @@ struct bq_db_result {
     struct bq_db_value *row;
     uint64_t affected, insert_id;
     bool done;
+    bool text_only;             /* bq_db_result_text_only */
 };
 
 /* --- errors -------------------------------------------------------------------- */
@@ -704,7 +705,10 @@ static int fetch_text(struct bq_db_result *r, struct bq_db_error *err)
             v->type = BQ_DB_NULL;
             continue;
         }
-        value_from_text(&r->cols[i], row[i], lens[i], v);
+        if (r->text_only)
+            *v = (struct bq_db_value){ .type = BQ_DB_STRING, .s = row[i], .len = lens[i] };
+        else
+            value_from_text(&r->cols[i], row[i], lens[i], v);
     }
     return 1;
 }
@@ -785,6 +789,14 @@ static int fetch_binary(struct bq_db_result *r, struct bq_db_error *err)
     if (rebind && mysql_stmt_bind_result(s, r->bind))
         return stmt_err(err, r->db->m, s);
     return 1;
+}
+
+bool bq_db_result_text_only(struct bq_db_result *r)
+{
+    if (r->stmt)
+        return false;
+    r->text_only = true;
+    return true;
 }
 
 int bq_db_result_fetch(struct bq_db_result *r, const struct bq_db_value **row, struct bq_db_error *err)

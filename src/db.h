@@ -110,6 +110,10 @@ uint64_t bq_db_result_insert_id(const struct bq_db_result *r);
  * binary-safe STRING. From the text protocol (no parameters), s/len hold
  * the server's text for every non-NULL value, whatever its type. */
 int bq_db_result_fetch(struct bq_db_result *r, const struct bq_db_value **row, struct bq_db_error *err);
+/* From now on every non-NULL value comes as STRING with the server's text,
+ * numbers unparsed (for export, which writes that text as is). Text
+ * protocol only: false, and no change, for a prepared statement's result. */
+bool bq_db_result_text_only(struct bq_db_result *r);
 
 /* Reads what is left of the result (so the connection can be used again) and
  * frees it. When cancelled while reading, the connection is left interrupted. */

@@ -325,6 +325,7 @@ int bq_export_run(struct bq_db *db, struct bq_s3 *s3, const char *sql, size_t le
         bq_outfile_free(f);
         return usage(err, "the statement returns no result set to export");
     }
+    bq_db_result_text_only(r);      /* the outfile writes the server's text: no number parsing */
 
     struct run x = {
         .s3 = s3, .bucket = bucket, .prefix = prefix, .o = o,
