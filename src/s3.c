@@ -676,31 +676,56 @@ int bq_s3_mpu_create(struct bq_s3 *s3, const char *bucket, const char *key,
     return rc;
 }
 
-int bq_s3_mpu_upload_part(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
-                          int part_number, const void *data, size_t len, char etag[80],
-                          struct bq_s3_error *err)
+/* UploadPart of c's body (c has bucket, key and the body, from memory or a
+ * read callback): the part's ETag and, if md5_etag, whether S3 says that
+ * ETag is the part's MD5 (not so with SSE-KMS or SSE-C). */
+static int upload_part(struct bq_s3 *s3, struct call *c, const char *upload_id, int part_number, char etag[80],
+                       bool *md5_etag, struct bq_s3_error *err)
 {
-    char pn[16], hash[65];
+    char pn[16];
     snprintf(pn, sizeof pn, "%d", part_number);
-    if (bq_sigv4_sha256_hex(data, len, hash) < 0) {
-        set_err(err, BQ_HTTP_ERR_INTERNAL, 0, NULL, "cannot hash part %d", part_number);
-        return -1;
-    }
-    struct call c = { .method = "PUT", .bucket = bucket, .key = key, .body = data ? data : "",
-                      .body_len = len, .payload_hash = hash };
-    c.query[c.nquery++] = (struct bq_sigv4_kv){ "partNumber", pn };
-    c.query[c.nquery++] = (struct bq_sigv4_kv){ "uploadId", upload_id };
+    c->method = "PUT";
+    c->query[c->nquery++] = (struct bq_sigv4_kv){ "partNumber", pn };
+    c->query[c->nquery++] = (struct bq_sigv4_kv){ "uploadId", upload_id };
     struct bq_http_response resp;
-    if (s3_call(s3, &c, &resp, err) < 0)
+    if (s3_call(s3, c, &resp, err) < 0)
         return -1;
     const char *et = bq_http_response_header(&resp, "etag");
     snprintf(etag, 80, "%s", et ? et : "");
+    if (md5_etag) {
+        const char *sse = bq_http_response_header(&resp, "x-amz-server-side-encryption");
+        *md5_etag = (!sse || !strcmp(sse, "AES256")) &&
+                    !bq_http_response_header(&resp, "x-amz-server-side-encryption-customer-algorithm");
+    }
     bq_http_response_free(&resp);
     if (!etag[0]) {
         set_err(err, BQ_HTTP_ERR_PROTOCOL, 200, "InvalidResponse", "UploadPart %d: no ETag", part_number);
         return -1;
     }
     return 0;
+}
+
+int bq_s3_mpu_upload_part(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
+                          int part_number, const void *data, size_t len, char etag[80],
+                          struct bq_s3_error *err)
+{
+    char hash[65];
+    if (bq_sigv4_sha256_hex(data, len, hash) < 0) {
+        set_err(err, BQ_HTTP_ERR_INTERNAL, 0, NULL, "cannot hash part %d", part_number);
+        return -1;
+    }
+    struct call c = { .bucket = bucket, .key = key, .body = data ? data : "", .body_len = len,
+                      .payload_hash = hash };
+    return upload_part(s3, &c, upload_id, part_number, etag, NULL, err);
+}
+
+int bq_s3_mpu_upload_part_stream(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
+                                 int part_number, size_t len, bq_http_read_fn read_fn, bq_http_seek_fn seek_fn,
+                                 void *ud, char etag[80], bool *md5_etag, struct bq_s3_error *err)
+{
+    struct call c = { .bucket = bucket, .key = key, .body_len = len, .read_fn = read_fn, .seek_fn = seek_fn,
+                      .read_ud = ud, .max_attempts = 1, .payload_hash = "UNSIGNED-PAYLOAD" };
+    return upload_part(s3, &c, upload_id, part_number, etag, md5_etag, err);
 }
 
 static int hexval(char ch)
@@ -796,33 +821,6 @@ static int verify_completed(struct bq_s3 *s3, const char *bucket, const char *ke
             "completed by an earlier attempt whose answer was lost: %s", bucket, key, why);
     snprintf(err->request_id, sizeof err->request_id, "%s", rid);
     return -1;
-}
-
-int bq_s3_mpu_upload_part_stream(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
-                                 int part_number, size_t len, bq_http_read_fn read_fn, bq_http_seek_fn seek_fn,
-                                 void *ud, char etag[80], bool *md5_etag, struct bq_s3_error *err)
-{
-    char pn[16];
-    snprintf(pn, sizeof pn, "%d", part_number);
-    struct call c = { .method = "PUT", .bucket = bucket, .key = key, .body_len = len, .read_fn = read_fn,
-                      .seek_fn = seek_fn, .read_ud = ud, .max_attempts = 1,
-                      .payload_hash = "UNSIGNED-PAYLOAD" };
-    c.query[c.nquery++] = (struct bq_sigv4_kv){ "partNumber", pn };
-    c.query[c.nquery++] = (struct bq_sigv4_kv){ "uploadId", upload_id };
-    struct bq_http_response resp;
-    if (s3_call(s3, &c, &resp, err) < 0)
-        return -1;
-    const char *et = bq_http_response_header(&resp, "etag");
-    const char *sse = bq_http_response_header(&resp, "x-amz-server-side-encryption");
-    *md5_etag = (!sse || !strcmp(sse, "AES256")) &&
-                !bq_http_response_header(&resp, "x-amz-server-side-encryption-customer-algorithm");
-    snprintf(etag, 80, "%s", et ? et : "");
-    bq_http_response_free(&resp);
-    if (!etag[0]) {
-        set_err(err, BQ_HTTP_ERR_PROTOCOL, 200, "InvalidResponse", "UploadPart %d: no ETag", part_number);
-        return -1;
-    }
-    return 0;
 }
 
 int bq_s3_mpu_complete(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
