@@ -287,13 +287,26 @@ static void push_json(lua_State *L, json_object *o, int depth)
     }
 }
 
-/* json-c builds its tree with malloc, outside the Lua heap cap: refuse a
- * document whose tree would not fit in what the cap leaves (about 96 bytes a
- * value), so that the cap still bounds the process. */
-static void check_tree_size(lua_State *L, const char *s, size_t len)
+/* An integer literal (no fraction or exponent) beyond what json-c keeps:
+ * below INT64_MIN or above UINT64_MAX, which json-c would clamp silently.
+ * JSON has no leading zeros, so comparing lengths, then digits, orders them. */
+static bool int_overflows(const char *t, size_t n)
+{
+    if (memchr(t, '.', n) || memchr(t, 'e', n) || memchr(t, 'E', n))
+        return false;
+    bool neg = t[0] == '-';
+    const char *d = t + neg, *lim = neg ? "9223372036854775808" : "18446744073709551615";
+    size_t dn = n - neg, ln = strlen(lim);
+    return dn > ln || (dn == ln && memcmp(d, lim, ln) > 0);
+}
+
+/* One pass over the text, outside strings: the number of values (for the
+ * size check below) and of integer literals that overflow (int_overflows). */
+static size_t scan_document(const char *s, size_t len, size_t *overflows)
 {
     size_t values = 1;
     bool in_string = false;
+    *overflows = 0;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         if (in_string) {
@@ -305,8 +318,22 @@ static void check_tree_size(lua_State *L, const char *s, size_t len)
             in_string = true;
         } else if (c == ',' || c == '[' || c == '{') {
             values++;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t start = i;
+            while (i + 1 < len && strchr("0123456789+-.eE", s[i + 1]) && s[i + 1])
+                i++;
+            if (int_overflows(s + start, i + 1 - start))
+                ++*overflows;
         }
     }
+    return values;
+}
+
+/* json-c builds its tree with malloc, outside the Lua heap cap: refuse a
+ * document whose tree would not fit in what the cap leaves (about 96 bytes a
+ * value), so that the cap still bounds the process. */
+static void check_tree_size(lua_State *L, size_t values, size_t len)
+{
     uint64_t need = (uint64_t)values * 96 + len;
     uint64_t cap = bq_limits_memory_cap(), used = bq_limits_memory_used();
     if (used + need > cap)
@@ -314,17 +341,69 @@ static void check_tree_size(lua_State *L, const char *s, size_t len)
                    (int)(need >> 20) + 1);
 }
 
+/* The text with ".0" after each of the n overflowing integer literals, so
+ * that json-c reads them as doubles, as Lua reads such numerals (floats),
+ * instead of clamping them; at[k] is where the k-th ".0" went. NULL on OOM. */
+static char *float_overflows(const char *s, size_t len, size_t n, size_t *at, size_t *outlen)
+{
+    char *o = malloc(len + 2 * n + 1), *p = o;
+    if (!o)
+        return NULL;
+    size_t k = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (in_string) {
+            if (c == '\\' && i + 1 < len)
+                *p++ = s[i++];
+            else if (c == '"')
+                in_string = false;
+            *p++ = s[i];
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t start = i;
+            while (i + 1 < len && strchr("0123456789+-.eE", s[i + 1]) && s[i + 1])
+                i++;
+            memcpy(p, s + start, i + 1 - start);
+            p += i + 1 - start;
+            if (int_overflows(s + start, i + 1 - start) && k < n) {
+                at[k++] = (size_t)(p - o);
+                *p++ = '.';
+                *p++ = '0';
+            }
+        } else {
+            in_string = c == '"';
+            *p++ = c;
+        }
+    }
+    *p = '\0';
+    *outlen = (size_t)(p - o);
+    return o;
+}
+
 static int l_json_decode(lua_State *L)
 {
-    size_t len;
+    size_t len, overflows;
     const char *s = luaL_checklstring(L, 1, &len);
     if (len >= INT32_MAX)
         return luaL_argerror(L, 1, "text too long");
-    check_tree_size(L, s, len);
+    check_tree_size(L, scan_document(s, len, &overflows), len);
     struct box *b = push_box(L);
+    char *copy = NULL;
+    size_t *at = NULL;
+    if (overflows) {
+        at = malloc(overflows * sizeof *at);
+        if (!at || !(copy = float_overflows(s, len, overflows, at, &len))) {
+            free(at);
+            return luaL_error(L, "json.decode: out of memory");
+        }
+        s = copy;
+    }
     json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
-    if (!tok)
+    if (!tok) {
+        free(copy);
+        free(at);
         return luaL_error(L, "json.decode: out of memory");
+    }
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     /* Lua strings end in a NUL: passing it lets json-c finish a top-level
      * number ("1"), which it would otherwise wait to see continue. */
@@ -332,13 +411,26 @@ static int l_json_decode(lua_State *L)
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
     json_tokener_free(tok);
+    size_t trailing = len;
+    for (size_t i = end; i < len && trailing == len; i++)
+        if (!strchr(" \t\r\n", s[i]))
+            trailing = i;
+    /* positions in what the script passed: without the ".0"s added before them */
+    for (size_t k = overflows; k-- > 0;) {
+        if (at[k] < end)
+            end -= 2;
+        if (at[k] < trailing)
+            trailing -= 2;
+    }
+    len -= 2 * overflows;
+    free(copy);
+    free(at);
     if (jerr == json_tokener_continue || (jerr != json_tokener_success && end >= len))
         return luaL_error(L, "json.decode: unexpected end of input");
     if (jerr != json_tokener_success)
         return luaL_error(L, "json.decode: %s at byte %d", json_tokener_error_desc(jerr), (int)end + 1);
-    for (size_t i = end; i < len; i++)
-        if (!strchr(" \t\r\n", s[i]))
-            return luaL_error(L, "json.decode: trailing characters at byte %d", (int)i + 1);
+    if (trailing < len)
+        return luaL_error(L, "json.decode: trailing characters at byte %d", (int)trailing + 1);
     push_json(L, b->root, 0);
     return 1;
 }

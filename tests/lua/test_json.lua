@@ -30,8 +30,16 @@ t.is(roundtrip({ 1.5e300 })[1], 1.5e300, "1.5e300 round trips")
 t.is(roundtrip({ -2.5 })[1], -2.5, "-2.5 round trips")
 t.is(math.type(roundtrip({ 2.0 })[1]), "float", "2.0 stays a float")
 t.is(dec("[18446744073709551615]")[1], 18446744073709551615.0, "beyond int64 becomes a float")
-t.todo("bind_json: integers below math.mininteger saturate silently")
-t.ok(dec("[-9223372036854775809]")[1] ~= math.mininteger, "below mininteger is not silently clamped")
+-- beyond json-c's 64-bit integers: floats, as Lua reads such numerals, never clamped
+t.is(math.type(dec("[-9223372036854775809]")[1]), "float", "below math.mininteger becomes a float")
+t.is(dec("[-9223372036854775809]")[1], -9223372036854775809.0, "... with the numeral's value")
+t.is(dec("[99999999999999999999]")[1], 1e20, "beyond 2^64 becomes the float it names (not 2^64-1)")
+t.is(dec("[-99999999999999999999999, 2]")[1], -1e23, "a long negative one too")
+t.is(dec("[-9223372036854775808]")[1], math.mininteger, "math.mininteger itself stays an integer")
+t.is(dec('["-99999999999999999999"]')[1], "-99999999999999999999", "strings are left alone")
+t.is(dec('{"k\\"99999999999999999999": 1}')['k"99999999999999999999'], 1, "... keys with quotes too")
+t.errors_like(dec, "number expected at byte 23", "error positions count the script's bytes",
+              "[-99999999999999999999x]")
 t.errors_like(enc, "cannot encode", "NaN refused by encode", 0 / 0)
 t.errors_like(enc, "cannot encode", "inf refused by encode", math.huge)
 
