@@ -161,24 +161,6 @@ int bq_outfile_set_columns(struct bq_outfile *f, const struct bq_outfile_column 
 }
 
 /* Room for n more bytes. */
-static int reserve(struct bq_buf *b, size_t n)
-{
-    if (b->cap - b->len > n)
-        return 0;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap - b->len <= n) {
-        if (cap > SIZE_MAX / 2)
-            return -1;
-        cap *= 2;
-    }
-    char *p = realloc(b->data, cap);
-    if (!p)
-        return -1;
-    b->data = p;
-    b->cap = cap;
-    return 0;
-}
-
 static inline void put(struct bq_buf *b, const char *s, size_t n)
 {
     if (n) {
@@ -190,7 +172,7 @@ static inline void put(struct bq_buf *b, const char *s, size_t n)
 static int text_field(const struct bq_outfile *f, const struct bq_db_value *v, bool is_string, struct bq_buf *out)
 {
     if (v->type == BQ_DB_NULL) {
-        if (reserve(out, 4) < 0)
+        if (bq_buf_reserve(out, 4) < 0)
             return -1;
         if (f->escape_char != -1) {
             out->data[out->len++] = (char)f->escape_char;
@@ -202,7 +184,7 @@ static int text_field(const struct bq_outfile *f, const struct bq_db_value *v, b
     }
     bool enclosed = f->enclosed_len && (!f->opt_enclosed || is_string);
     /* at worst every byte doubles, plus two enclosing chars */
-    if (v->len > (SIZE_MAX - 8) / 2 || reserve(out, 2 * v->len + 2) < 0)
+    if (v->len > (SIZE_MAX - 8) / 2 || bq_buf_reserve(out, 2 * v->len + 2) < 0)
         return -1;
     if (enclosed)
         out->data[out->len++] = f->enclosed[0];
@@ -244,7 +226,7 @@ static int csv_field(const struct bq_outfile *f, const struct bq_db_value *v, st
         if (c == '"' || c == '\r' || c == '\n' || c == sep)
             quote = true;
     }
-    if (len > SIZE_MAX / 2 - 8 || reserve(out, len + quotes + 2) < 0)
+    if (len > SIZE_MAX / 2 - 8 || bq_buf_reserve(out, len + quotes + 2) < 0)
         return -1;
     if (!quote) {
         put(out, s, len);
@@ -271,7 +253,7 @@ static int csv_field(const struct bq_outfile *f, const struct bq_db_value *v, st
 static int line(const struct bq_outfile *f, const struct bq_db_value *row, unsigned n, bool all_strings,
                 struct bq_buf *out)
 {
-    if (reserve(out, f->line_start_len) < 0)
+    if (bq_buf_reserve(out, f->line_start_len) < 0)
         return -1;
     put(out, f->line_start, f->line_start_len);
     for (unsigned i = 0; i < n; i++) {
@@ -280,12 +262,12 @@ static int line(const struct bq_outfile *f, const struct bq_db_value *row, unsig
         if (rc < 0)
             return -1;
         if (i + 1 < n) {
-            if (reserve(out, f->field_term_len) < 0)
+            if (bq_buf_reserve(out, f->field_term_len) < 0)
                 return -1;
             put(out, f->field_term, f->field_term_len);
         }
     }
-    if (reserve(out, f->line_term_len) < 0)
+    if (bq_buf_reserve(out, f->line_term_len) < 0)
         return -1;
     put(out, f->line_term, f->line_term_len);
     return 0;

@@ -246,7 +246,7 @@ char *bq_xstrdup(const char *s)
 
 /* --- buffer --------------------------------------------------------------- */
 
-static int buf_reserve(struct bq_buf *b, size_t extra)
+int bq_buf_grow(struct bq_buf *b, size_t extra)
 {
     if (extra > SIZE_MAX - b->len - 1)
         return -1;
@@ -266,7 +266,7 @@ static int buf_reserve(struct bq_buf *b, size_t extra)
 
 int bq_buf_append(struct bq_buf *b, const void *p, size_t n)
 {
-    if (buf_reserve(b, n) < 0)
+    if (bq_buf_reserve(b, n) < 0)
         return -1;
     if (n)
         memcpy(b->data + b->len, p, n);
@@ -281,7 +281,7 @@ int bq_buf_printf(struct bq_buf *b, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0 || buf_reserve(b, (size_t)n) < 0)
+    if (n < 0 || bq_buf_reserve(b, (size_t)n) < 0)
         return -1;
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
@@ -292,7 +292,7 @@ int bq_buf_printf(struct bq_buf *b, const char *fmt, ...)
 
 const char *bq_buf_cstr(struct bq_buf *b)
 {
-    if (!b->data && buf_reserve(b, 0) < 0)
+    if (!b->data && bq_buf_reserve(b, 0) < 0)
         return "";
     b->data[b->len] = '\0';
     return b->data;

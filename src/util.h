@@ -57,6 +57,13 @@ struct bq_buf {
     char *data;
     size_t len, cap;
 };
+/* Room for extra more bytes and a NUL after them; -1 (buffer unchanged) when
+ * memory cannot be had. Inline for the fast path: formatters call it per field. */
+int bq_buf_grow(struct bq_buf *b, size_t extra);
+static inline int bq_buf_reserve(struct bq_buf *b, size_t extra)
+{
+    return extra < b->cap - b->len ? 0 : bq_buf_grow(b, extra);
+}
 /* Append; returns -1 (buffer unchanged) when memory cannot be had. */
 int bq_buf_append(struct bq_buf *b, const void *p, size_t n);
 int bq_buf_printf(struct bq_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
