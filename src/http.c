@@ -421,7 +421,7 @@ static int on_seek(void *ud, curl_off_t offset, int origin)
 /* A cleanup request ignores the process-wide cancellation (see http.h). */
 static bool stop_now(const struct bq_http_request *req)
 {
-    return !req->cleanup && bq_cancelled();
+    return (!req->cleanup && bq_cancelled()) || (req->give_up && req->give_up(req->give_up_ud));
 }
 
 static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)

@@ -101,6 +101,12 @@ struct bq_http_request {
      * BQ_HTTP_CLEANUP_TIMEOUT_MS, unless set above). Only for requests that
      * undo something; never for the script's own work. */
     bool cleanup;
+
+    /* Optional: the caller gives the request up once give_up(give_up_ud)
+     * returns true (an upload being aborted): it then fails as CANCELLED.
+     * Polled from the transfer's thread every ~100 ms. */
+    bool (*give_up)(void *ud);
+    void *give_up_ud;
 };
 
 #define BQ_HTTP_CLEANUP_CONNECT_MS 1000L

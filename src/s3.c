@@ -223,6 +223,8 @@ struct call {
     bq_http_seek_fn seek_fn;
     void *read_ud;
     int max_attempts;                 /* 0: bq_retry_max_attempts() */
+    bool (*give_up)(void *);          /* see struct bq_http_request */
+    void *give_up_ud;
     const char *payload_hash;         /* NULL: computed here */
     struct get_state *get;
     bool error_in_200;                /* CompleteMultipartUpload */
@@ -418,6 +420,8 @@ static int s3_call(struct bq_s3 *s3, struct call *c, struct bq_http_response *re
             .allow_http = s3->cfg.allow_http,
             .ca_bundle = s3->cfg.ca_bundle,
             .cleanup = c->cleanup,
+            .give_up = c->give_up,
+            .give_up_ud = c->give_up_ud,
         };
         bq_http_response_free(resp);
         int prc = bq_http_perform(NULL, &hreq, resp, &he);
@@ -706,8 +710,8 @@ static int upload_part(struct bq_s3 *s3, struct call *c, const char *upload_id, 
 }
 
 int bq_s3_mpu_upload_part(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
-                          int part_number, const void *data, size_t len, char etag[80],
-                          struct bq_s3_error *err)
+                          int part_number, const void *data, size_t len, bool (*give_up)(void *),
+                          void *give_up_ud, char etag[80], struct bq_s3_error *err)
 {
     char hash[65];
     if (bq_sigv4_sha256_hex(data, len, hash) < 0) {
@@ -715,7 +719,7 @@ int bq_s3_mpu_upload_part(struct bq_s3 *s3, const char *bucket, const char *key,
         return -1;
     }
     struct call c = { .bucket = bucket, .key = key, .body = data ? data : "", .body_len = len,
-                      .payload_hash = hash };
+                      .payload_hash = hash, .give_up = give_up, .give_up_ud = give_up_ud };
     return upload_part(s3, &c, upload_id, part_number, etag, NULL, err);
 }
 

@@ -102,10 +102,11 @@ int bq_s3_list_page(struct bq_s3 *s3, const char *bucket, const char *prefix, co
 /* --- multipart ------------------------------------------------------------------ */
 int bq_s3_mpu_create(struct bq_s3 *s3, const char *bucket, const char *key,
                      const struct bq_s3_put_opts *opts, char **upload_id, struct bq_s3_error *err);
-/* data's SHA-256 is computed before sending (the signature covers it). */
+/* data's SHA-256 is computed before sending (the signature covers it).
+ * give_up (optional): see struct bq_http_request; retries stop with it. */
 int bq_s3_mpu_upload_part(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
-                          int part_number, const void *data, size_t len, char etag[80],
-                          struct bq_s3_error *err);
+                          int part_number, const void *data, size_t len, bool (*give_up)(void *),
+                          void *give_up_ud, char etag[80], struct bq_s3_error *err);
 /* A part sent while it is still being produced: read_fn supplies exactly len
  * bytes and may block until they exist (seek_fn rewinds to 0, if curl asks).
  * The payload goes UNSIGNED-PAYLOAD (its hash is not known before the first
@@ -158,9 +159,9 @@ struct bq_s3_writer *bq_s3_writer_new(struct bq_s3 *s3, const char *bucket, cons
 /* 0, or -1: the writer has failed (and aborted its upload); later calls fail too. */
 int bq_s3_writer_write(struct bq_s3_writer *w, const void *data, size_t len, struct bq_s3_error *err);
 int bq_s3_writer_close(struct bq_s3_writer *w, struct bq_s3_writer_result *res, struct bq_s3_error *err);
-/* Stops the workers (after a cancellation their part uploads end within
- * ~100 ms; otherwise the ones in flight finish), then aborts the upload if
- * one was started, even after a limit or SIGTERM. Idempotent.
+/* Stops the workers (the part uploads in flight are given up within
+ * ~100 ms), then aborts the upload if one was started, even after a limit
+ * or SIGTERM. Idempotent.
  * Returns true if there was an upload in progress to abort. */
 bool bq_s3_writer_abort(struct bq_s3_writer *w);
 /* After an abort: NULL if the upload is gone, else why the

@@ -376,6 +376,17 @@ static int stream_part(struct bq_s3_writer *w, struct slot *s, int number, char 
     return rc;
 }
 
+/* A whole part's upload gives up when the writer stops (an abort): the
+ * upload is being aborted, so the part would be thrown away. */
+static bool stopping(void *ud)
+{
+    struct bq_s3_writer *w = ud;
+    pthread_mutex_lock(&w->mu);
+    bool stop = w->stop;
+    pthread_mutex_unlock(&w->mu);
+    return stop;
+}
+
 static void *worker(void *arg)
 {
     struct bq_s3_writer *w = arg;
@@ -411,7 +422,7 @@ static void *worker(void *arg)
             rc = stream_part(w, s, number, etag);
         else    /* J_UPLOAD: the slot is full, its len fixed */
             rc = bq_s3_mpu_upload_part(w->s3, w->bucket, w->key, w->upload_id, number, s->buf, s->len,
-                                       etag, &e);
+                                       stopping, w, etag, &e);
         pthread_mutex_lock(&w->mu);
         s->busy = false;
         if (rc == 0) {
@@ -655,7 +666,7 @@ bool bq_s3_writer_abort(struct bq_s3_writer *w)
         return true;
     }
     /* Parts still in flight would outlive the abort (S3 then keeps them):
-     * join the workers first. After a cancellation they stop at once. */
+     * join the workers first. They give their requests up within ~100 ms. */
     stop_workers(w);
     if (!w->upload_id)
         return false;
