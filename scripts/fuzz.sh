@@ -29,7 +29,7 @@ declare -A SRCS=(
     [cli]="cli.c util.c retry.c"
     [creds_json]="credentials.c credentials_files.c http.c retry.c util.c curl_lazy.c"
     [outfile_sql]="outfile_sql.c"
-    [outfile]="outfile.c"
+    [outfile]="outfile.c util.c"
 )
 declare -A LIBS=(
     [s3_xml]="expat"
