@@ -17,8 +17,9 @@ static const char *http_base, *https_base, *https_ip_base, *ca_pem, *closed_port
 
 static char *url(const char *base, const char *path)
 {
-    static char buf[8][512];
-    static int i;
+    /* per thread: test_threads calls it from four at once */
+    static _Thread_local char buf[8][512];
+    static _Thread_local int i;
     i = (i + 1) % 8;
     snprintf(buf[i], sizeof buf[i], "%s%s", base, path);
     return buf[i];
@@ -313,6 +314,9 @@ static void *thread_main(void *arg)
         struct bq_http_error err;
         if (get(url(https_base, "/big/10000"), &req, &resp, &err) == 0 && resp.body_len == 10000)
             good++;
+        else    /* one line, so that threads do not interleave within it */
+            printf("# thread request %d: status %ld, %zu bytes, %s\n", i, resp.status, resp.body_len,
+                   err.message);
         bq_http_response_free(&resp);
     }
     bq_http_thread_cleanup();
