@@ -13,33 +13,20 @@ import sys
 import tempfile
 import time
 
-BQLUA = os.path.abspath(sys.argv[1])
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import bqtest  # noqa: E402
+
+BQLUA, = bqtest.args("BQLUA")
 TMP = tempfile.mkdtemp(prefix="bqlua-cli-")
-n = 0
-failed = 0
 
 
 def tap(cond, name, diag=()):
-    global n, failed
-    n += 1
-    print(f"{'ok' if cond else 'not ok'} {n} - {name}", flush=True)
-    if not cond:
-        failed += 1
-        for d in diag:
-            for line in str(d).splitlines() or [""]:
-                print("# " + line)
-
-
-def clean_env(extra=None):
-    e = {k: v for k, v in os.environ.items() if not k.startswith(("BQLUA_", "AWS_"))}
-    e.update(extra or {})
-    return e
+    bqtest.ok(cond, name, "\n".join(str(d) for d in diag))
 
 
 def run(args, env=None, stdin=None, cwd=None, timeout=30):
-    p = subprocess.run([BQLUA, *args], env=clean_env(env), input=stdin, capture_output=True,
-                       timeout=timeout, cwd=cwd or TMP)
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+    rc, out, err, _ = bqtest.run([BQLUA, *args], bqtest.clean_env(env), timeout, input=stdin, cwd=cwd or TMP)
+    return rc, out, err
 
 
 def write(name, content, mode="w"):
@@ -236,17 +223,12 @@ expect("timeout 0 means none", ["--timeout", "0", "-e", "print(task.remaining())
 
 # --- 128+N: signals -----------------------------------------------------------------
 for sig, code in [(signal.SIGTERM, 143), (signal.SIGINT, 130)]:
-    p = subprocess.Popen([BQLUA, "-e", "print('started') while true do end"], env=clean_env(),
+    p = subprocess.Popen([BQLUA, "-e", "print('started') while true do end"], env=bqtest.clean_env(),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     p.stdout.readline()
     p.send_signal(sig)
-    try:
-        out, err = p.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
-    tap(p.returncode == code and f"signal {int(sig)}" in err.decode(),
-        f"{signal.Signals(sig).name} exits {code}", [p.returncode, err])
+    rc, out, err, _ = bqtest.finish(p, 10)
+    tap(rc == code and f"signal {int(sig)}" in err, f"{signal.Signals(sig).name} exits {code}", [rc, err])
 
 # --- arguments, stdin, shebang, -- ------------------------------------------------------
 expect("arguments reach arg and ...", ["-e", "print(arg[0], arg[1], arg[2], select('#', ...), ...)", "a", "b c"],
@@ -263,6 +245,5 @@ expect("-- then a script and arguments", ["--", ok_script, "--help"], 0, stdout=
 expect("-e with arguments", ["-e", "print(...)", "x"], 0, stdout=r"^x\n$")
 expect("a script in the current folder without a path", ["ok.lua"], 0, stdout=r"^ran\n$", cwd=TMP)
 
-print(f"1..{n}")
 shutil.rmtree(TMP, ignore_errors=True)
-sys.exit(1 if failed else 0)
+sys.exit(bqtest.done())

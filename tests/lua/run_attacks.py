@@ -33,6 +33,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import bqtest  # noqa: E402
+
 SECRET_NAMES = {"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN"}
 SANITIZER = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|ThreadSanitizer)"
                        r"|runtime error:|SUMMARY: \w+Sanitizer")
@@ -112,13 +115,11 @@ def run_one(bqlua, path):
         shutil.copyfile(path, script)
         make_fixtures(h, case_dir, outside_dir)
 
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("BQLUA_", "AWS_"))}
         extra = {}
         for item in shlex.split(h["env"]):
             k, _, v = item.partition("=")
             extra[k] = v
-        env.update(extra)
+        env = bqtest.clean_env(extra)
         secret_names = set(SECRET_NAMES)
         secret_names.update(n for n in extra.get("BQLUA_MASK_ENV", "").split(",") if n)
         secrets = [v for k, v in extra.items() if k in secret_names and len(v) >= 4]

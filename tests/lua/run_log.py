@@ -7,25 +7,15 @@ import re
 import subprocess
 import sys
 
-BQLUA = os.path.abspath(sys.argv[1])
-n = 0
-failed = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import bqtest  # noqa: E402
+from bqtest import ok  # noqa: E402
 
-
-def ok(cond, name, diag=""):
-    global n, failed
-    n += 1
-    print(f"{'ok' if cond else 'not ok'} {n} - {name}")
-    if not cond:
-        failed += 1
-        for line in str(diag).splitlines():
-            print("# " + line)
+BQLUA, = bqtest.args("BQLUA")
 
 
 def run(code, *opts, env=None):
-    e = {k: v for k, v in os.environ.items() if not k.startswith("BQLUA_")}
-    e.update(env or {})
-    p = subprocess.run([BQLUA, *opts, "-e", code], env=e, capture_output=True, timeout=30)
+    p = subprocess.run([BQLUA, *opts, "-e", code], env=bqtest.clean_env(env), capture_output=True, timeout=30)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -118,5 +108,4 @@ except Exception:
 ok(rc == 1 and good and all(l.startswith("{") for l in err.decode().splitlines()),
    "json: a script error is reported as JSON lines", err)
 
-print(f"1..{n}")
-sys.exit(1 if failed else 0)
+sys.exit(bqtest.done())

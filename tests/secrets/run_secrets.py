@@ -38,7 +38,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -46,12 +45,12 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.environ.get('BQLUA_SOURCE_ROOT') or os.path.abspath(os.path.join(HERE, '..', '..'))
-S3_SERVER = os.path.join(ROOT, 'scripts', 's3-test-server.sh')
-DB_SERVER = os.path.join(ROOT, 'scripts', 'mariadb-test-server.sh')
+sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
+import bqtest  # noqa: E402
+from bqtest import note, ok  # noqa: E402
+
 BUCKET = 'bqlua-secrets'
 
 # Secrets this test makes up (the servers' own come from their env files).
@@ -65,40 +64,6 @@ WRONG_DB_PASSWORD = 'wrong-DB-pa55w0rd-bqlua-7d1e'
 # "valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
 # (a memcheck error or a definite leak then shows as a wrong exit status).
 WRAPPER = os.environ.get('BQ_SECRETS_WRAPPER', '').split()
-
-_n = 0
-_failed = 0
-
-
-def ok(cond, desc, diag=None):
-    global _n, _failed
-    _n += 1
-    print(('ok %d - %s' if cond else 'not ok %d - %s') % (_n, desc), flush=True)
-    if not cond:
-        _failed += 1
-        if diag:
-            for line in str(diag).splitlines()[:40]:
-                print('# ' + line, flush=True)
-    return cond
-
-
-def note(msg):
-    print('# ' + msg, flush=True)
-
-
-def load_env(path):
-    env = {}
-    with open(path) as f:
-        for line in f:
-            line = line.rstrip('\n')
-            if not line or line.startswith('#') or '=' not in line:
-                continue
-            k, v = line.split('=', 1)
-            if len(v) >= 2 and v[0] == "'" and v[-1] == "'":
-                v = v[1:-1].replace("'\\''", "'")
-            env[k] = v
-    return env
-
 
 # --- a byte-level tee in front of the S3 test server ------------------------------------------
 
@@ -214,32 +179,13 @@ class ContainerEndpoint:
 
 def rds_signatures(host, port, user, region, akid, secret, session_token, t0, t1):
     """The X-Amz-Signature of the token botocore makes for each second in [t0-1, t1+1]."""
-    import botocore.auth
     import botocore.session
     s = botocore.session.Session()
     s.set_credentials(akid, secret, session_token)
     client = s.create_client('rds', region_name=region)
-    maps = dict(botocore.auth.AUTH_TYPE_MAPS)
-    maps['v4-query'] = botocore.auth.SigV4QueryAuth
     out = set()
     for sec in range(int(t0) - 1, int(t1) + 2):
-        at = datetime.datetime.utcfromtimestamp(sec)
-
-        class FrozenDT(datetime.datetime):
-            @classmethod
-            def utcnow(cls):
-                return at
-
-            @classmethod
-            def now(cls, tz=None):
-                return at.replace(tzinfo=tz) if tz else at
-
-        fake = mock.MagicMock(wraps=datetime)
-        fake.datetime = FrozenDT
-        fake.timezone = datetime.timezone
-        fake.timedelta = datetime.timedelta
-        with mock.patch.object(botocore.auth, 'AUTH_TYPE_MAPS', maps), \
-                mock.patch.object(botocore.auth, 'datetime', fake):
+        with bqtest.pure_signer(), bqtest.frozen_clock(datetime.datetime.utcfromtimestamp(sec)):
             tok = client.generate_db_auth_token(host, port, user, Region=region)
         q = urllib.parse.parse_qs(urllib.parse.urlsplit('https://' + tok).query)
         out.add(q['X-Amz-Signature'][0])
@@ -275,16 +221,14 @@ class Suite:
         self.rds = []        # (host, port, user, region, akid, secret, token, run)
 
     def base_env(self, **extra):
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith('AWS_') and not k.startswith('BQLUA_') and not k.startswith('MYSQL_')}
-        env['HOME'] = self.tmp
+        env = {'HOME': self.tmp}
         env['AWS_EC2_METADATA_DISABLED'] = 'true'
         env['AWS_CONFIG_FILE'] = os.path.join(self.tmp, 'no-aws-config')
         env['AWS_SHARED_CREDENTIALS_FILE'] = os.path.join(self.tmp, 'no-aws-credentials')
         env['AWS_REGION'] = 'us-east-1'
         env['AWS_MAX_ATTEMPTS'] = '2'
         env.update(extra)
-        return {k: v for k, v in env.items() if v is not None}
+        return bqtest.clean_env(env, drop=('MYSQL_',))
 
     def run(self, name, code=None, opts=(), args=(), env=None, expect=None, timeout=180):
         argv = WRAPPER + [self.bqlua] + list(opts)
@@ -545,45 +489,21 @@ def check_all(S, secrets):
 
 
 def main():
-    if len(sys.argv) != 2:
-        print('usage: run_secrets.py BQLUA', file=sys.stderr)
-        return 2
-    bqlua = os.path.abspath(sys.argv[1])
+    bqlua, = bqtest.args('BQLUA')
     tmp = tempfile.mkdtemp(prefix='bqlua-secrets-')
-    s3dir = os.path.join(tmp, 's3')
-    dbdir = os.path.join(tmp, 'db')
-    started = []
-
-    def cleanup():
-        for script, d in reversed(started):
-            subprocess.run(['bash', script, 'stop', d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        started.clear()
-        shutil.rmtree(tmp, ignore_errors=True)
-
-    def on_signal(signum, frame):
-        cleanup()
-        sys.exit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    bqtest.cleanup_on_signals(tmp)
     try:
-        for script, d, extra, what in [(S3_SERVER, s3dir, ['--bucket', BUCKET], 'S3'),
-                                       (DB_SERVER, dbdir, [], 'MariaDB')]:
+        envs = []
+        for script, d, extra, what in [(bqtest.S3_SERVER, os.path.join(tmp, 's3'), ['--bucket', BUCKET], 'S3'),
+                                       (bqtest.MARIADB_SERVER, os.path.join(tmp, 'db'), [], 'MariaDB')]:
             for attempt in (1, 2):      # once more on a loaded machine
-                p = subprocess.run(['bash', script, 'start', d] + extra, capture_output=True, text=True,
-                                   timeout=180)
-                if p.returncode == 0:
+                env = bqtest.start_server(script, d, *extra, timeout=180)
+                if env is not None:
                     break
                 subprocess.run(['bash', script, 'stop', d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 shutil.rmtree(d, ignore_errors=True)
-                note('starting the %s test server failed (exit %d): %s' % (
-                    what, p.returncode, (p.stdout + p.stderr)[-800:].replace('\n', ' | ')))
-            started.append((script, d))     # stop is safe after a failed start
-            if p.returncode != 0:
-                print('Bail out! cannot start the %s test server' % what)
-                return 1
-        s3env = load_env(os.path.join(s3dir, 'env'))
-        db = load_env(os.path.join(dbdir, 'env'))
+            envs.append(env or bqtest.bail('cannot start the %s test server' % what))
+        s3env, db = envs
         front = urllib.parse.urlsplit(s3env['S3_ENDPOINT'])
         tee = Tee(front.hostname, front.port)
         endpoint = 'http://127.0.0.1:%d' % tee.port
@@ -629,9 +549,8 @@ def main():
         }
         check_all(S, secrets)
     finally:
-        cleanup()
-    print('1..%d' % _n)
-    return 1 if _failed else 0
+        bqtest.cleanup(tmp)
+    return bqtest.done()
 
 
 if __name__ == '__main__':

@@ -36,25 +36,14 @@ except ImportError as e:
     print(f"Bail out! botocore is needed: {e}")
     sys.exit(1)
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import bqtest  # noqa: E402
+from bqtest import ok  # noqa: E402
+
 TOOL = sys.argv[1]
 AKID = "AKIDEXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 TOKEN = "FwoGZXIvYXdzEJr//////////wEaDO+token/with+odd=chars=="
-
-n = 0
-failed = 0
-
-
-def ok(cond, desc, diag=None):
-    global n, failed
-    n += 1
-    if not cond:
-        failed += 1
-    print(f"{'' if cond else 'not '}ok {n} - {desc}")
-    if not cond and diag:
-        for line in str(diag).splitlines():
-            print(f"#   {line}")
-
 
 def utc(*args):
     return datetime.datetime(*args)
@@ -372,8 +361,7 @@ def main():
                         Bucket="bucket-1", Key="x")
 
     rds_cases()
-    print(f"1..{n}")
-    return 1 if failed else 0
+    return bqtest.done()
 
 
 if __name__ == "__main__":

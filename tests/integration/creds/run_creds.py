@@ -18,6 +18,10 @@ import time
 import urllib.error
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
+import bqtest  # noqa: E402
+from bqtest import ok  # noqa: E402
+
 TOOL = sys.argv[1]
 AUTH_TOKEN = "tok-123-container-auth"
 IMDS_TOKEN = "imds-session-token-abc"
@@ -119,20 +123,6 @@ threading.Thread(target=server.serve_forever, daemon=True).start()
 BASE = "http://127.0.0.1:%d" % server.server_address[1]
 
 tmp = tempfile.mkdtemp(prefix="bq-creds-int-")
-n_test = 0
-failed = 0
-
-
-def ok(cond, name, diag=None):
-    global n_test, failed
-    n_test += 1
-    if not cond:
-        failed += 1
-    print("%sok %d - %s" % ("" if cond else "not ", n_test, name))
-    if not cond and diag:
-        for line in str(diag).splitlines():
-            print("#   " + line)
-    sys.stdout.flush()
 
 
 def free_port():
@@ -252,5 +242,4 @@ ok(counts.get("/ecs/good", 0) == before, "chain: ...and the container endpoint i
 
 server.shutdown()
 shutil.rmtree(tmp, ignore_errors=True)
-print("1..%d" % n_test)
-sys.exit(1 if failed else 0)
+sys.exit(bqtest.done())

@@ -13,8 +13,6 @@ Run as root with Debian's /usr/bin/python3 (botocore). Stops what it started.
 
 import datetime
 import os
-import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,107 +21,42 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from unittest import mock
 
 os.environ["BOTO_DISABLE_CRT"] = "true"  # botocore's pure-Python signer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-SERVER = os.path.join(REPO, "scripts", "mariadb-test-server.sh")
-
-_n = 0
-_failed = 0
-
-
-def ok(cond, name, diag=None):
-    global _n, _failed
-    _n += 1
-    print(f"{'ok' if cond else 'not ok'} {_n} - {name}", flush=True)
-    if not cond:
-        _failed += 1
-        if diag:
-            for line in str(diag).splitlines()[-20:]:
-                print(f"#   {line}", flush=True)
-    return cond
-
-
-def diag(msg):
-    for line in str(msg).splitlines():
-        print(f"# {line}", flush=True)
-
+sys.path.insert(0, os.path.join(HERE, "..", "..", "lib"))
+import bqtest  # noqa: E402
+from bqtest import ok  # noqa: E402
 
 try:
     import botocore.auth
     import botocore.session
 except ImportError as e:
-    print("1..1")
-    print(f"not ok 1 - import botocore ({e}); run with /usr/bin/python3")
-    sys.exit(1)
+    bqtest.import_failed("botocore", e)
 
-if len(sys.argv) != 2:
-    print("usage: run_db.py BQLUA", file=sys.stderr)
-    sys.exit(2)
-BQLUA = os.path.abspath(sys.argv[1])
+BQLUA, = bqtest.args("BQLUA")
 SANITIZED = "libasan" in subprocess.run(["ldd", BQLUA], capture_output=True, text=True).stdout
-
-
-def _next():
-    global _n
-    _n += 1
-    return _n
 TMP = tempfile.mkdtemp(prefix="bqlua-db-")
-SERVERS = []
-
-
-def cleanup():
-    for d in SERVERS:
-        subprocess.run(["bash", SERVER, "stop", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    SERVERS.clear()
-    shutil.rmtree(TMP, ignore_errors=True)
-
-
-def on_signal(signum, frame):
-    cleanup()
-    sys.exit(128 + signum)
-
-
-signal.signal(signal.SIGTERM, on_signal)
-signal.signal(signal.SIGINT, on_signal)
+bqtest.cleanup_on_signals(TMP)
 
 
 def start_server(name, *extra):
     d = os.path.join(TMP, name)
-    r = subprocess.run(["bash", SERVER, "start", d, *extra], capture_output=True, text=True, timeout=120)
-    if r.returncode != 0:
-        print(f"Bail out! cannot start the {name} server: {r.stderr[-2000:]}", flush=True)
-        cleanup()
-        sys.exit(1)
-    SERVERS.append(d)
-    env = {}
-    with open(os.path.join(d, "env")) as f:
-        for line in f:
-            k, _, v = line.rstrip("\n").partition("=")
-            if k:
-                env[k] = v
-    return d, env
+    env = bqtest.start_server(bqtest.MARIADB_SERVER, d, *extra)
+    return d, env or bqtest.bail(f"cannot start the {name} server")
 
 
 def base_env(server_env, **extra):
     """A clean environment: no ambient AWS configuration, no IMDS (no traffic
     leaves loopback), the server's keys, then extra (None removes a key)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and not k.startswith("BQLUA_")}
-    env.update(server_env)
-    env["AWS_EC2_METADATA_DISABLED"] = "true"
-    env["AWS_CONFIG_FILE"] = os.path.join(TMP, "no-aws-config")
-    env["AWS_SHARED_CREDENTIALS_FILE"] = os.path.join(TMP, "no-aws-credentials")
-    env["AWS_ACCESS_KEY_ID"] = server_env.get("AWS_ACCESS_KEY_ID_IAM_TEST", "")
-    env["AWS_SECRET_ACCESS_KEY"] = server_env.get("AWS_SECRET_ACCESS_KEY_IAM_TEST", "")
-    for k, v in extra.items():
-        if v is None:
-            env.pop(k, None)
-        else:
-            env[k] = v
-    return env
+    return bqtest.clean_env({**server_env,
+                             "AWS_EC2_METADATA_DISABLED": "true",
+                             "AWS_CONFIG_FILE": os.path.join(TMP, "no-aws-config"),
+                             "AWS_SHARED_CREDENTIALS_FILE": os.path.join(TMP, "no-aws-credentials"),
+                             "AWS_ACCESS_KEY_ID": server_env.get("AWS_ACCESS_KEY_ID_IAM_TEST", ""),
+                             "AWS_SECRET_ACCESS_KEY": server_env.get("AWS_SECRET_ACCESS_KEY_IAM_TEST", ""),
+                             **extra})
 
 
 def run_bqlua(args, env, timeout=300, cwd=None):
@@ -193,44 +126,11 @@ def closed_port():
 
 
 # --- botocore's token at a given time -----------------------------------------------
-class frozen_clock:
-    def __init__(self, at):
-        self.at = at
-        self.patches = []
-
-    def __enter__(self):
-        at = self.at
-
-        class FrozenDT(datetime.datetime):
-            @classmethod
-            def utcnow(cls):
-                return at
-
-            @classmethod
-            def now(cls, tz=None):
-                return at.replace(tzinfo=tz) if tz else at
-
-        fake = mock.MagicMock(wraps=datetime)
-        fake.datetime = FrozenDT
-        fake.timezone = datetime.timezone
-        fake.timedelta = datetime.timedelta
-        self.patches.append(mock.patch.object(botocore.auth, "datetime", fake))
-        for p in self.patches:
-            p.start()
-        return self
-
-    def __exit__(self, *a):
-        for p in self.patches:
-            p.stop()
-
-
 def botocore_token(host, port, user, region, akid, secret, session_token, at):
     s = botocore.session.Session()
     s.set_credentials(akid, secret, session_token)
     client = s.create_client("rds", region_name=region)
-    maps = dict(botocore.auth.AUTH_TYPE_MAPS)
-    maps["v4-query"] = botocore.auth.SigV4QueryAuth  # the pure-Python signer, whatever is installed
-    with mock.patch.object(botocore.auth, "AUTH_TYPE_MAPS", maps), frozen_clock(at):
+    with bqtest.pure_signer(), bqtest.frozen_clock(at):
         return client.generate_db_auth_token(host, port, user, Region=region)
 
 
@@ -260,7 +160,7 @@ def read_from(path, offset):
 def main():
     tls_dir, tls = start_server("tls")
     plain_dir, plain = start_server("plain", "--no-tls")
-    diag(f"servers: tls {tls['MYSQL_PORT']}, plain {plain['MYSQL_PORT']}")
+    bqtest.note(f"servers: tls {tls['MYSQL_PORT']}, plain {plain['MYSQL_PORT']}")
     env = base_env(tls)
 
     # --- rds.token: byte-identical to botocore at the same second --------------------
@@ -386,7 +286,7 @@ def main():
            out + err)
         name = f"rows() over 1e6 rows: peak RSS {rss_kib / 1024:.1f} MiB stays flat ({label})"
         if SANITIZED:
-            print(f"ok {_next()} - {name} # SKIP sanitizer build (shadow memory, quarantine)", flush=True)
+            ok(True, f"{name} # SKIP sanitizer build (shadow memory, quarantine)")
         else:
             ok(rss_kib < 64 * 1024, name)
     code = (f"local c = db.connect{{host=os.getenv('MYSQL_HOST'), port=math.tointeger(tonumber(os.getenv('MYSQL_PORT'))),"
@@ -414,16 +314,10 @@ def main():
             p = subprocess.Popen([BQLUA, "-e", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             first = p.stderr.readline()
             time.sleep(1.0)
-            t0 = time.monotonic()
             p.send_signal(signal.SIGTERM)
-            try:
-                out, err = p.communicate(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                out, err = p.communicate()
-            took = time.monotonic() - t0
-            ok("ready" in first and p.returncode == 143 and took < 2.5,
-               f"SIGTERM during {label}: exit 143 in {took:.2f} s", f"exit {p.returncode}\n{err[-1500:]}")
+            rc, out, err, took = bqtest.finish(p, 20)
+            ok("ready" in first and rc == 143 and took < 2.5,
+               f"SIGTERM during {label}: exit 143 in {took:.2f} s", f"exit {rc}\n{err[-1500:]}")
     finally:
         silent.close()
 
@@ -482,10 +376,9 @@ def token_refresh_test(tls):
 if __name__ == "__main__":
     try:
         main()
-    except Exception as e:  # a crash of the driver is a failure, not a pass
+    except Exception:  # a crash of the driver is a failure, not a pass
         import traceback
         ok(False, "the driver ran to the end", traceback.format_exc())
     finally:
-        cleanup()
-    print(f"1..{_n}")
-    sys.exit(1 if _failed else 0)
+        bqtest.cleanup(TMP)
+    sys.exit(bqtest.done())

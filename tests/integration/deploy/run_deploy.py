@@ -23,54 +23,26 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "lib"))
+import bqtest  # noqa: E402
+from bqtest import ok  # noqa: E402
 sys.path.insert(0, HERE)
 from fake_aws import FakeAws  # noqa: E402
 
-S3SERVER = os.path.join(REPO, "scripts", "s3-test-server.sh")
+REPO = bqtest.REPO
 RUN_TASK = os.path.join(REPO, "scripts", "run-task.sh")
 AWS = "/usr/bin/aws"
 BUCKET = "deploy-bucket"
 
-_n = 0
-_failed = 0
-
-
-def ok(cond, name, diag=None):
-    global _n, _failed
-    _n += 1
-    print(f"{'ok' if cond else 'not ok'} {_n} - {name}", flush=True)
-    if not cond:
-        _failed += 1
-        if diag:
-            for line in str(diag).splitlines()[-30:]:
-                print(f"#   {line}", flush=True)
-    return cond
-
-
-def load_env(path):
-    env = {}
-    with open(path) as f:
-        for line in f:
-            k, sep, v = line.rstrip("\n").partition("=")
-            if sep and not k.startswith("#"):
-                if len(v) >= 2 and v[0] == "'" and v[-1] == "'":
-                    v = v[1:-1].replace("'\\''", "'")
-                env[k] = v
-    return env
-
 
 def base_env(**extra):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("AWS_") and not k.startswith("BQLUA_") and k != "ECS_CONTAINER_METADATA_URI_V4"}
-    env.update(HOME=TMP, AWS_CLI=AWS, AWS_ACCESS_KEY_ID=S3ENV["AWS_ACCESS_KEY_ID"],
+    env = dict(HOME=TMP, AWS_CLI=AWS, AWS_ACCESS_KEY_ID=S3ENV["AWS_ACCESS_KEY_ID"],
                AWS_SECRET_ACCESS_KEY=S3ENV["AWS_SECRET_ACCESS_KEY"], AWS_REGION="us-east-1",
                AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=os.path.join(TMP, "no-config"),
                AWS_SHARED_CREDENTIALS_FILE=os.path.join(TMP, "no-credentials"), AWS_PAGER="",
@@ -78,7 +50,7 @@ def base_env(**extra):
                AWS_ENDPOINT_URL_S3=S3ENV["S3_ENDPOINT"], AWS_ENDPOINT_URL_ECS=FAKE.url,
                AWS_ENDPOINT_URL_BATCH=FAKE.url, BQLUA_POLL="0.2")
     env.update(extra)
-    return {k: v for k, v in env.items() if v is not None}
+    return bqtest.clean_env(env, drop=("ECS_CONTAINER_METADATA_URI_V4",))
 
 
 def run_task(args, timeout=180, **env):
@@ -383,33 +355,21 @@ def test_config_files():
 
 def main():
     global TMP, S3ENV, FAKE
-    if len(sys.argv) != 2:
-        print("usage: run_deploy.py BQLUA", file=sys.stderr)
-        return 2
-    bqlua = os.path.abspath(sys.argv[1])
+    bqlua, = bqtest.args("BQLUA")
     TMP = tempfile.mkdtemp(prefix="bqlua-deploy-")
-    srv = os.path.join(TMP, "s3srv")
     FAKE = FakeAws().start()
-    started = False
     try:
-        p = subprocess.run(["bash", S3SERVER, "start", srv, "--bucket", BUCKET], capture_output=True, timeout=240)
-        if p.returncode != 0:
-            print("Bail out! the S3 test server did not start: " + p.stderr.decode()[-300:].replace("\n", " "))
-            return 1
-        started = True
-        S3ENV = load_env(os.path.join(srv, "env"))
+        S3ENV = (bqtest.start_server(bqtest.S3_SERVER, os.path.join(TMP, "s3srv"), "--bucket", BUCKET)
+                 or bqtest.bail("the S3 test server did not start"))
         task_dir = make_task_tree()
         test_ecs(task_dir)
         test_batch(task_dir)
         test_task_id(bqlua)
         test_config_files()
     finally:
-        if started:
-            subprocess.run(["bash", S3SERVER, "stop", srv], capture_output=True, timeout=60)
         FAKE.stop()
-        shutil.rmtree(TMP, ignore_errors=True)
-    print(f"1..{_n}")
-    return 1 if _failed else 0
+        bqtest.cleanup(TMP)
+    return bqtest.done()
 
 
 if __name__ == "__main__":

@@ -15,91 +15,42 @@ Run as root with Debian's /usr/bin/python3 (pymysql). Stops what it started.
 
 import glob
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-SERVER = os.path.join(REPO, "scripts", "mariadb-test-server.sh")
-EXAMPLE = os.path.join(REPO, "lua", "examples", "sharded_export.lua")
+sys.path.insert(0, os.path.join(HERE, "..", "..", "lib"))
+import bqtest  # noqa: E402
+from bqtest import ok  # noqa: E402
 
-_n = 0
-_failed = 0
-
-
-def ok(cond, name, diag=None):
-    global _n, _failed
-    _n += 1
-    print(f"{'ok' if cond else 'not ok'} {_n} - {name}", flush=True)
-    if not cond:
-        _failed += 1
-        if diag:
-            for line in str(diag).splitlines()[-25:]:
-                print(f"#   {line}", flush=True)
-    return cond
-
+EXAMPLE = os.path.join(bqtest.REPO, "lua", "examples", "sharded_export.lua")
 
 try:
     import pymysql
 except ImportError as e:
-    print("1..1")
-    print(f"not ok 1 - import pymysql ({e}); run with /usr/bin/python3")
-    sys.exit(1)
+    bqtest.import_failed("pymysql", e)
 
-if len(sys.argv) != 2:
-    print("usage: run_sharded.py BQLUA", file=sys.stderr)
-    sys.exit(2)
-BQLUA = os.path.abspath(sys.argv[1])
+BQLUA, = bqtest.args("BQLUA")
 TMP = tempfile.mkdtemp(prefix="bqlua-sharded-")
 OUTDIR = os.path.join(TMP, "outfiles")
 S3ROOT = os.path.join(TMP, "s3")
 SERVER_DIR = os.path.join(TMP, "db")
-STARTED = []
-
-
-def cleanup():
-    for d in STARTED:
-        subprocess.run(["bash", SERVER, "stop", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    STARTED.clear()
-    shutil.rmtree(TMP, ignore_errors=True)
-
-
-def on_signal(signum, frame):
-    cleanup()
-    sys.exit(128 + signum)
-
-
-signal.signal(signal.SIGTERM, on_signal)
-signal.signal(signal.SIGINT, on_signal)
+bqtest.cleanup_on_signals(TMP)
 
 
 def start_server():
     os.makedirs(OUTDIR)
     env = dict(os.environ, MYSQL_EXTRA_ARGS=f"--secure-file-priv={OUTDIR}")
-    r = subprocess.run(["bash", SERVER, "start", SERVER_DIR, "--no-tls"], capture_output=True, text=True,
-                       timeout=120, env=env)
-    if r.returncode != 0:
-        print(f"Bail out! cannot start the server: {r.stderr[-2000:]}", flush=True)
-        cleanup()
-        sys.exit(1)
-    STARTED.append(SERVER_DIR)
-    senv = {}
-    with open(os.path.join(SERVER_DIR, "env")) as f:
-        for line in f:
-            k, _, v = line.rstrip("\n").partition("=")
-            if k:
-                senv[k] = v
-    return senv
+    return (bqtest.start_server(bqtest.MARIADB_SERVER, SERVER_DIR, "--no-tls", env=env)
+            or bqtest.bail("cannot start the server"))
 
 
 def run_shard(senv, prefix, shard_env):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BQLUA_", "DB_"))}
-    env.update(shard_env, AWS_EC2_METADATA_DISABLED="true", DB_HOST="127.0.0.1", DB_PORT=senv["MYSQL_PORT"],
-               DB_USER=senv["MYSQL_PW_USER"], DB_PASSWORD=senv["MYSQL_PW_PASSWORD"],
-               DB_NAME=senv["MYSQL_DATABASE"], TABLE="orders", OUTPUT_PREFIX=prefix)
+    env = bqtest.clean_env(dict(shard_env, AWS_EC2_METADATA_DISABLED="true", DB_HOST="127.0.0.1",
+                                DB_PORT=senv["MYSQL_PORT"], DB_USER=senv["MYSQL_PW_USER"],
+                                DB_PASSWORD=senv["MYSQL_PW_PASSWORD"], DB_NAME=senv["MYSQL_DATABASE"],
+                                TABLE="orders", OUTPUT_PREFIX=prefix), drop=("DB_",))
     return subprocess.run([BQLUA, "--s3-root", S3ROOT, EXAMPLE], env=env, capture_output=True, timeout=120)
 
 
@@ -199,6 +150,5 @@ def main():
 try:
     main()
 finally:
-    cleanup()
-print(f"1..{_n}")
-sys.exit(1 if _failed else 0)
+    bqtest.cleanup(TMP)
+sys.exit(bqtest.done())

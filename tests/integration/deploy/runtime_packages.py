@@ -21,31 +21,11 @@ import re
 import subprocess
 import sys
 
-_n = 0
-_failed = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
+import bqtest  # noqa: E402
+from bqtest import ok, note  # noqa: E402
 
-
-def ok(cond, name, diag=None):
-    global _n, _failed
-    _n += 1
-    print(f"{'ok' if cond else 'not ok'} {_n} - {name}", flush=True)
-    if not cond:
-        _failed += 1
-    if diag and (not cond or name.startswith("size")):
-        for line in str(diag).splitlines()[-40:]:
-            print(f"#   {line}", flush=True)
-    return cond
-
-
-def diag(msg):
-    for line in str(msg).splitlines():
-        print(f"# {line}", flush=True)
-
-
-if len(sys.argv) != 3:
-    print("usage: runtime_packages.py BQLUA DOCKERFILE", file=sys.stderr)
-    sys.exit(2)
-BQLUA, DOCKERFILE = (os.path.abspath(a) for a in sys.argv[1:])
+BQLUA, DOCKERFILE = bqtest.args("BQLUA", "DOCKERFILE")
 REPO = os.path.dirname(os.path.dirname(DOCKERFILE))
 
 
@@ -138,9 +118,9 @@ ok(pkg is not None, "the plugin directory belongs to a package", plugin)
 if pkg:
     derived.setdefault(pkg, []).append(os.path.basename(plugin) + " (plugin)")
 derived.setdefault("ca-certificates", []).append("/etc/ssl/certs (S3, STS, credential endpoints)")
-diag("derived runtime packages:")
+note("derived runtime packages:")
 for p in sorted(derived):
-    diag(f"  {p:18} {', '.join(derived[p])}")
+    note(f"  {p:18} {', '.join(derived[p])}")
 
 # --- the Dockerfile ----------------------------------------------------------------
 
@@ -261,7 +241,6 @@ report += [f"  bqlua binary {bin_kb / 1024:.2f} MB (unstripped here; the image s
            f"man pages and locales; the image is ~75 MB, ~28 MB compressed)",
            f"whole image: ~{75 + added_kb / 1024:.0f} MB uncompressed, "
            f"~{28 + added_kb / 1024 / 2.5:.0f} MB compressed (layer at ~2.5:1)"]
-ok(added_kb / 1024 <= 40, "size: the runtime layer adds at most 40 MB to bookworm-slim", "\n".join(report))
-
-print(f"1..{_n}")
-sys.exit(1 if _failed else 0)
+if ok(added_kb / 1024 <= 40, "size: the runtime layer adds at most 40 MB to bookworm-slim", "\n".join(report)):
+    note("\n".join(report))      # the estimate, also when it passes
+sys.exit(bqtest.done())

@@ -18,7 +18,6 @@ import csv
 import io
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,79 +25,32 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-SERVER = os.path.join(REPO, "scripts", "mariadb-test-server.sh")
+sys.path.insert(0, os.path.join(HERE, "..", "..", "lib"))
+import bqtest  # noqa: E402
+from bqtest import ok  # noqa: E402
+
 CASES_LUA = os.path.join(HERE, "export_cases.lua")
-
-_n = 0
-_failed = 0
-
-
-def ok(cond, name, diag=None):
-    global _n, _failed
-    _n += 1
-    print(f"{'ok' if cond else 'not ok'} {_n} - {name}", flush=True)
-    if not cond:
-        _failed += 1
-        if diag:
-            for line in str(diag).splitlines()[-25:]:
-                print(f"#   {line}", flush=True)
-    return cond
-
 
 try:
     import pymysql
 except ImportError as e:
-    print("1..1")
-    print(f"not ok 1 - import pymysql ({e}); run with /usr/bin/python3")
-    sys.exit(1)
+    bqtest.import_failed("pymysql", e)
 
-if len(sys.argv) != 2:
-    print("usage: run_export.py BQLUA", file=sys.stderr)
-    sys.exit(2)
-BQLUA = os.path.abspath(sys.argv[1])
+BQLUA, = bqtest.args("BQLUA")
 
 TMP = tempfile.mkdtemp(prefix="bqlua-export-")
 OUTDIR = os.path.join(TMP, "outfiles")      # the server's secure_file_priv
 S3ROOT = os.path.join(TMP, "s3")
 BUCKET = "exports"
 SERVER_DIR = os.path.join(TMP, "db")
-STARTED = []
-
-
-def cleanup():
-    for d in STARTED:
-        subprocess.run(["bash", SERVER, "stop", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    STARTED.clear()
-    shutil.rmtree(TMP, ignore_errors=True)
-
-
-def on_signal(signum, frame):
-    cleanup()
-    sys.exit(128 + signum)
-
-
-signal.signal(signal.SIGTERM, on_signal)
-signal.signal(signal.SIGINT, on_signal)
+bqtest.cleanup_on_signals(TMP)
 
 
 def start_server():
     os.makedirs(OUTDIR)
     env = dict(os.environ, MYSQL_EXTRA_ARGS=f"--secure-file-priv={OUTDIR}")
-    r = subprocess.run(["bash", SERVER, "start", SERVER_DIR, "--no-tls"], capture_output=True, text=True,
-                       timeout=120, env=env)
-    if r.returncode != 0:
-        print(f"Bail out! cannot start the server: {r.stderr[-2000:]}", flush=True)
-        cleanup()
-        sys.exit(1)
-    STARTED.append(SERVER_DIR)
-    senv = {}
-    with open(os.path.join(SERVER_DIR, "env")) as f:
-        for line in f:
-            k, _, v = line.rstrip("\n").partition("=")
-            if k:
-                senv[k] = v
-    return senv
+    return (bqtest.start_server(bqtest.MARIADB_SERVER, SERVER_DIR, "--no-tls", env=env)
+            or bqtest.bail("cannot start the server"))
 
 
 def root_conn(senv, **kw):
@@ -213,10 +165,7 @@ def part_path(prefix, i=0):
 
 
 def run_cases(cases, timeout=300):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and not k.startswith("BQLUA_")}
-    env.update(SENV)
-    env["EXPORT_CASES"] = json.dumps(cases)
-    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    env = bqtest.clean_env({**SENV, "EXPORT_CASES": json.dumps(cases), "AWS_EC2_METADATA_DISABLED": "true"})
     r = subprocess.run([BQLUA, "--s3-root", S3ROOT, CASES_LUA], env=env, capture_output=True, timeout=timeout)
     out = {}
     for line in r.stdout.decode("utf-8", "replace").splitlines():
@@ -449,82 +398,58 @@ def sigterm_test_s3_server():
     """The same against the S3 test server over HTTP: the open part is aborted
     and the parts already completed are deleted, although the process is stopping."""
     s3dir = os.path.join(TMP, "s3server")
-    r = subprocess.run(["bash", os.path.join(REPO, "scripts", "s3-test-server.sh"), "start", s3dir,
-                        "--bucket", BUCKET], capture_output=True, timeout=180)
-    ok(r.returncode == 0, "SIGTERM over HTTP: the S3 test server starts", r.stderr.decode("utf-8", "replace")[-2000:])
-    if r.returncode != 0:
+    s3env = bqtest.start_server(bqtest.S3_SERVER, s3dir, "--bucket", BUCKET, timeout=180)
+    if not ok(s3env is not None, "SIGTERM over HTTP: the S3 test server starts"):
         return
-    try:
-        s3env = {}
-        for line in open(os.path.join(s3dir, "env")):
-            if "=" in line:
-                k, v = line.rstrip("\n").split("=", 1)
-                s3env[k] = v.strip("'\"")
-        lua = os.path.join(TMP, "long_s3.lua")
-        with open(lua, "w") as f:
-            f.write(LONG_EXPORT)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and not k.startswith("BQLUA_")}
-        env.update(SENV)
-        env.update({"AWS_ACCESS_KEY_ID": s3env["AWS_ACCESS_KEY_ID"],
-                    "AWS_SECRET_ACCESS_KEY": s3env["AWS_SECRET_ACCESS_KEY"],
-                    "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"})
-        p = subprocess.Popen([BQLUA, "--endpoint", s3env["S3_ENDPOINT"], lua], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lua = os.path.join(TMP, "long_s3.lua")
+    with open(lua, "w") as f:
+        f.write(LONG_EXPORT)
+    env = bqtest.clean_env({**SENV, "AWS_ACCESS_KEY_ID": s3env["AWS_ACCESS_KEY_ID"],
+                            "AWS_SECRET_ACCESS_KEY": s3env["AWS_SECRET_ACCESS_KEY"],
+                            "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"})
+    p = subprocess.Popen([BQLUA, "--endpoint", s3env["S3_ENDPOINT"], lua], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
-        def completed_parts():
-            n = 0
-            try:
-                for line in open(s3env["S3_REQUEST_LOG"]):
-                    rec = json.loads(line)
-                    if rec.get("method") == "PUT" and rec.get("status") == 200 and \
-                            (rec.get("key") or "").startswith("long/l.part_"):
-                        n += 1
-            except OSError:
-                pass
-            return n
-
-        deadline = time.time() + 60
-        while time.time() < deadline and completed_parts() < 3 and p.poll() is None:
-            time.sleep(0.05)
-        ok(completed_parts() >= 3, "SIGTERM over HTTP: parts were being uploaded", completed_parts())
-        p.send_signal(signal.SIGTERM)
+    def completed_parts():
+        n = 0
         try:
-            _, err = p.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            _, err = p.communicate()
-        ok(p.returncode == 143, f"SIGTERM over HTTP: bqlua exits 143 (got {p.returncode})",
-           err.decode("utf-8", "replace")[-2000:])
-        aws_env = dict(os.environ, AWS_ACCESS_KEY_ID=s3env["AWS_ACCESS_KEY_ID"],
-                       AWS_SECRET_ACCESS_KEY=s3env["AWS_SECRET_ACCESS_KEY"], AWS_DEFAULT_REGION="us-east-1")
-        lst = subprocess.run(["/usr/bin/aws", "--endpoint-url", s3env["S3_ENDPOINT"], "s3api", "list-objects-v2",
-                              "--bucket", BUCKET, "--prefix", "long/"], env=aws_env, capture_output=True)
-        keys = [o["Key"] for o in json.loads(lst.stdout or b"{}").get("Contents", [])]
-        ok(lst.returncode == 0 and keys == [], "SIGTERM over HTTP: no object is left at the prefix",
-           (lst.returncode, keys, lst.stderr.decode()))
-        mpu = subprocess.run(["/usr/bin/aws", "--endpoint-url", s3env["S3_ENDPOINT"], "s3api",
-                              "list-multipart-uploads", "--bucket", BUCKET], env=aws_env, capture_output=True)
-        ups = json.loads(mpu.stdout or b"{}").get("Uploads", [])
-        ok(mpu.returncode == 0 and ups == [], "SIGTERM over HTTP: no multipart upload is left open",
-           (mpu.returncode, ups, mpu.stderr.decode()))
-    finally:
-        subprocess.run(["bash", os.path.join(REPO, "scripts", "s3-test-server.sh"), "stop", s3dir],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for line in open(s3env["S3_REQUEST_LOG"]):
+                rec = json.loads(line)
+                if rec.get("method") == "PUT" and rec.get("status") == 200 and \
+                        (rec.get("key") or "").startswith("long/l.part_"):
+                    n += 1
+        except OSError:
+            pass
+        return n
+
+    deadline = time.time() + 60
+    while time.time() < deadline and completed_parts() < 3 and p.poll() is None:
+        time.sleep(0.05)
+    ok(completed_parts() >= 3, "SIGTERM over HTTP: parts were being uploaded", completed_parts())
+    p.send_signal(signal.SIGTERM)
+    rc, _, err, _ = bqtest.finish(p, 30)
+    ok(rc == 143, f"SIGTERM over HTTP: bqlua exits 143 (got {rc})", err[-2000:])
+    aws_env = dict(os.environ, AWS_ACCESS_KEY_ID=s3env["AWS_ACCESS_KEY_ID"],
+                   AWS_SECRET_ACCESS_KEY=s3env["AWS_SECRET_ACCESS_KEY"], AWS_DEFAULT_REGION="us-east-1")
+    lst = subprocess.run(["/usr/bin/aws", "--endpoint-url", s3env["S3_ENDPOINT"], "s3api", "list-objects-v2",
+                          "--bucket", BUCKET, "--prefix", "long/"], env=aws_env, capture_output=True)
+    keys = [o["Key"] for o in json.loads(lst.stdout or b"{}").get("Contents", [])]
+    ok(lst.returncode == 0 and keys == [], "SIGTERM over HTTP: no object is left at the prefix",
+       (lst.returncode, keys, lst.stderr.decode()))
+    mpu = subprocess.run(["/usr/bin/aws", "--endpoint-url", s3env["S3_ENDPOINT"], "s3api",
+                          "list-multipart-uploads", "--bucket", BUCKET], env=aws_env, capture_output=True)
+    ups = json.loads(mpu.stdout or b"{}").get("Uploads", [])
+    ok(mpu.returncode == 0 and ups == [], "SIGTERM over HTTP: no multipart upload is left open",
+       (mpu.returncode, ups, mpu.stderr.decode()))
 
 
 def sigterm_test():
     """SIGTERM while parts are being written: nothing is left at the prefix."""
     lua = os.path.join(TMP, "long.lua")
     with open(lua, "w") as f:
-        f.write("""
-local conn <close> = db.connect{ host = os.getenv("MYSQL_HOST"), port = math.tointeger(tonumber(os.getenv("MYSQL_PORT"))),
-  user = os.getenv("MYSQL_PW_USER"), password = os.getenv("MYSQL_PW_PASSWORD"),
-  database = os.getenv("MYSQL_DATABASE") }
-conn:export("SELECT seq, REPEAT('x', 200) FROM seq_1_to_1000000000", "s3://exports/long/l", { part_size = 65536 })
-""")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and not k.startswith("BQLUA_")}
-    env.update(SENV)
-    p = subprocess.Popen([BQLUA, "--s3-root", S3ROOT, lua], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        f.write(LONG_EXPORT)
+    p = subprocess.Popen([BQLUA, "--s3-root", S3ROOT, lua], env=bqtest.clean_env(SENV), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
     d = os.path.join(S3ROOT, BUCKET, "long")
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -534,12 +459,8 @@ conn:export("SELECT seq, REPEAT('x', 200) FROM seq_1_to_1000000000", "s3://expor
     seen = sorted(os.listdir(d)) if os.path.isdir(d) else []
     ok(len([n for n in seen if n.startswith("l.part_")]) >= 3, "SIGTERM: parts were being written", seen)
     p.send_signal(signal.SIGTERM)
-    try:
-        _, err = p.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        _, err = p.communicate()
-    ok(p.returncode == 143, f"SIGTERM: bqlua exits 143 (got {p.returncode})", err.decode("utf-8", "replace"))
+    rc, _, err, _ = bqtest.finish(p, 30)
+    ok(rc == 143, f"SIGTERM: bqlua exits 143 (got {rc})", err)
     left = []
     for root, _, files in os.walk(os.path.join(S3ROOT, BUCKET)):
         left += [os.path.join(root, n) for n in files if "long" in os.path.join(root, n)]
@@ -552,6 +473,5 @@ except Exception:
     import traceback
     ok(False, "the driver raised", traceback.format_exc())
 finally:
-    cleanup()
-print(f"1..{_n}")
-sys.exit(1 if _failed else 0)
+    bqtest.cleanup(TMP)
+sys.exit(bqtest.done())

@@ -48,46 +48,14 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.environ.get('BQLUA_SOURCE_ROOT') or os.path.abspath(os.path.join(HERE, '..', '..', '..'))
-DB_SERVER = os.path.join(REPO, 'scripts', 'mariadb-test-server.sh')
-S3_SERVER = os.path.join(REPO, 'scripts', 's3-test-server.sh')
+sys.path.insert(0, os.path.join(HERE, '..', '..', 'lib'))
+import bqtest  # noqa: E402
+from bqtest import note, ok  # noqa: E402
+
 AWS = '/usr/bin/aws'
 BUCKET = 'flt'
 ROWS = 1000000
 PART_SIZE = 10000000        # 3 parts of ~25.6 MB: 2 multipart (8 MiB pieces), 1 PutObject
-
-_n = 0
-_failed = 0
-
-
-def ok(cond, name, diag=None):
-    global _n, _failed
-    _n += 1
-    print('%s %d - %s' % ('ok' if cond else 'not ok', _n, name), flush=True)
-    if not cond:
-        _failed += 1
-        if diag is not None:
-            for line in str(diag).splitlines()[-30:]:
-                print('#   ' + line, flush=True)
-    return cond
-
-
-def note(msg):
-    print('# ' + msg, flush=True)
-
-
-def load_env(path):
-    env = {}
-    with open(path) as f:
-        for line in f:
-            line = line.rstrip('\n')
-            if '=' not in line or line.startswith('#'):
-                continue
-            k, v = line.split('=', 1)
-            if len(v) >= 2 and v[0] == "'" and v[-1] == "'":
-                v = v[1:-1].replace("'\\''", "'")
-            env[k] = v
-    return env
 
 
 class Ctx:
@@ -124,14 +92,13 @@ def expected_bytes(rows=ROWS):
 
 
 def bq_env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith('AWS_') and not k.startswith('BQLUA_')}
-    env['HOME'] = C.tmp
+    env = {'HOME': C.tmp}
     for k in ('MYSQL_HOST', 'MYSQL_PORT', 'MYSQL_PW_USER', 'MYSQL_PW_PASSWORD', 'MYSQL_DATABASE'):
         env[k] = C.db[k]
     env.update(AWS_ACCESS_KEY_ID=C.s3['AWS_ACCESS_KEY_ID'], AWS_SECRET_ACCESS_KEY=C.s3['AWS_SECRET_ACCESS_KEY'],
                AWS_REGION='us-east-1', AWS_EC2_METADATA_DISABLED='true', AWS_MAX_ATTEMPTS='3')
     env.update(extra)
-    return {k: v for k, v in env.items() if v is not None}
+    return bqtest.clean_env(env)
 
 
 def start_export(prefix, rows=ROWS, part_size=PART_SIZE, mode='plain', opts=(), env=None):
@@ -139,27 +106,16 @@ def start_export(prefix, rows=ROWS, part_size=PART_SIZE, mode='plain', opts=(), 
     return subprocess.Popen(cmd, env=env or bq_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def finish(p, timeout=300):
-    t0 = time.monotonic()
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
-    return p.returncode, out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace'), time.monotonic() - t0
-
-
 def run_export(prefix, **kw):
     t0 = time.monotonic()
-    rc, out, err, _ = finish(start_export(prefix, **kw))
+    rc, out, err, _ = bqtest.finish(start_export(prefix, **kw), 300)
     return rc, out, err, time.monotonic() - t0
 
 
 def aws(*args):
-    env = {k: v for k, v in os.environ.items() if not k.startswith('AWS_')}
-    env.update(HOME=C.tmp, AWS_ACCESS_KEY_ID=C.s3['AWS_ACCESS_KEY_ID'],
-               AWS_SECRET_ACCESS_KEY=C.s3['AWS_SECRET_ACCESS_KEY'], AWS_DEFAULT_REGION='us-east-1',
-               AWS_EC2_METADATA_DISABLED='true')
+    env = bqtest.clean_env(dict(HOME=C.tmp, AWS_ACCESS_KEY_ID=C.s3['AWS_ACCESS_KEY_ID'],
+                                AWS_SECRET_ACCESS_KEY=C.s3['AWS_SECRET_ACCESS_KEY'], AWS_DEFAULT_REGION='us-east-1',
+                                AWS_EC2_METADATA_DISABLED='true'))
     return subprocess.run([AWS, '--endpoint-url', C.endpoint] + list(args), env=env, capture_output=True,
                           timeout=300)
 
@@ -346,7 +302,8 @@ def test_timeout():
     prefix = 'timeout/'
     n0 = log_len()
     t0 = time.monotonic()
-    rc, out, err, _ = finish(start_export(prefix, rows=100000000, part_size=5000000, opts=['--timeout', '4']))
+    rc, out, err, _ = bqtest.finish(start_export(prefix, rows=100000000, part_size=5000000, opts=['--timeout', '4']),
+                                    300)
     secs = time.monotonic() - t0
     done = completed_parts(prefix, n0)
     ok(rc == 4 and secs < 4 + 5, '--timeout 4 mid-export: exit 4 within 9 s (got %s after %.1f s)' % (rc, secs),
@@ -360,7 +317,8 @@ def test_timeout():
 def test_memory():
     prefix = 'memory/'
     n0 = log_len()
-    rc, out, err, secs = finish(start_export(prefix, rows=ROWS, mode='bomb', opts=['--memory-limit', '64M']))
+    rc, out, err, secs = bqtest.finish(start_export(prefix, rows=ROWS, mode='bomb', opts=['--memory-limit', '64M']),
+                                       300)
     recs = [r for r in log_records(n0) if (r.get('key') or '').startswith(prefix)]
     ok(rc == 4 and 'exported %d rows in 3 parts' % ROWS in out,
        '--memory-limit 64M: the export completes, the bomb after it ends the script with exit 4 (%.1f s)' % secs,
@@ -466,9 +424,7 @@ def test_db_loss():
         time.sleep(0.05)
     ok(completed_parts(prefix, n0) >= 2, 'DB loss: parts were completed before the kill')
     os.kill(int(C.db['MYSQL_PID']), signal.SIGKILL)
-    t0 = time.monotonic()
-    rc, out, err, _ = finish(p, timeout=120)
-    secs = time.monotonic() - t0
+    rc, out, err, secs = bqtest.finish(p, 120)
     errs = error_lines(err)
     note('DB loss: exit %s after %.1f s: %s' % (rc, secs, errs[-1] if errs else '(no error line)'))
     ok(rc not in (0, None) and rc > 0 and rc < 128 and secs < 30,
@@ -482,45 +438,20 @@ def test_db_loss():
 
 
 def main():
-    if len(sys.argv) != 2:
-        print('usage: run_faults.py BQLUA', file=sys.stderr)
-        return 2
-    C.bqlua = os.path.abspath(sys.argv[1])
+    C.bqlua, = bqtest.args('BQLUA')
     C.tmp = tempfile.mkdtemp(prefix='bqlua-faults-')
     C.lua = os.path.join(C.tmp, 'export.lua')
     with open(C.lua, 'w') as f:
         f.write(EXPORT_LUA)
     C.faults = os.path.join(C.tmp, 'faults.json')
-    dbdir, s3dir = os.path.join(C.tmp, 'db'), os.path.join(C.tmp, 's3')
-    started = []
-
-    def cleanup(*_):
-        for script, d in reversed(started):
-            subprocess.run(['bash', script, 'stop', d], capture_output=True, timeout=60)
-        started.clear()
-        shutil.rmtree(C.tmp, ignore_errors=True)
-
-    def on_signal(signum, frame):
-        cleanup()
-        sys.exit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    bqtest.cleanup_on_signals(C.tmp)
     t_all = time.monotonic()
     try:
-        r = subprocess.run(['bash', DB_SERVER, 'start', dbdir, '--no-tls'], capture_output=True, timeout=180)
-        if r.returncode != 0:
-            print('Bail out! MariaDB did not start: %s' % r.stderr.decode()[-300:].replace('\n', ' '))
-            return 1
-        started.append((DB_SERVER, dbdir))
-        C.db = load_env(os.path.join(dbdir, 'env'))
-        r = subprocess.run(['bash', S3_SERVER, 'start', s3dir, '--bucket', BUCKET, '--faults', C.faults],
-                           capture_output=True, timeout=240)
-        if r.returncode != 0:
-            print('Bail out! the S3 test server did not start: %s' % r.stderr.decode()[-300:].replace('\n', ' '))
-            return 1
-        started.append((S3_SERVER, s3dir))
-        C.s3 = load_env(os.path.join(s3dir, 'env'))
+        C.db = (bqtest.start_server(bqtest.MARIADB_SERVER, os.path.join(C.tmp, 'db'), '--no-tls', timeout=180)
+                or bqtest.bail('MariaDB did not start'))
+        C.s3 = (bqtest.start_server(bqtest.S3_SERVER, os.path.join(C.tmp, 's3'), '--bucket', BUCKET,
+                                    '--faults', C.faults)
+                or bqtest.bail('the S3 test server did not start'))
         C.endpoint = C.s3['S3_ENDPOINT']
         C.clean_parts = None
         only = os.environ.get('BQLUA_TEST_ONLY')
@@ -537,10 +468,9 @@ def main():
                 ok(False, '%s raised' % t.__name__, traceback.format_exc())
             note('%s: %.1f s' % (t.__name__, time.monotonic() - t0))
     finally:
-        cleanup()
+        bqtest.cleanup(C.tmp)
     note('total %.1f s' % (time.monotonic() - t_all))
-    print('1..%d' % _n)
-    return 1 if _failed else 0
+    return bqtest.done()
 
 
 if __name__ == '__main__':

@@ -41,7 +41,7 @@ import sys
 import time
 import types
 from unittest import mock
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
 
 import botocore.auth
 from botocore.awsrequest import AWSRequest

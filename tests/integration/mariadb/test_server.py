@@ -6,103 +6,45 @@ Run as root with Debian's /usr/bin/python3 (botocore, pymysql). Starts its
 own servers in a temporary directory and stops them at the end.
 """
 
+import contextlib
 import datetime
 import os
 import re
-import shutil
-import signal
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
-from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-SCRIPT = os.path.join(REPO, "scripts", "mariadb-test-server.sh")
+sys.path.insert(0, os.path.join(HERE, "..", "..", "lib"))
+import bqtest  # noqa: E402
+from bqtest import ok  # noqa: E402
+
+SCRIPT = bqtest.MARIADB_SERVER
 VERIFIER = os.path.join(HERE, "rds_token_verifier.py")
-
-_n = 0
-_failed = 0
-
-
-def ok(cond, name, diag=None):
-    global _n, _failed
-    _n += 1
-    if cond:
-        print(f"ok {_n} - {name}", flush=True)
-    else:
-        _failed += 1
-        print(f"not ok {_n} - {name}", flush=True)
-        if diag:
-            for line in str(diag).splitlines()[-15:]:
-                print(f"#   {line}", flush=True)
-    return cond
-
-
-def diag(msg):
-    for line in str(msg).splitlines():
-        print(f"# {line}", flush=True)
-
-
-def bail(msg):
-    print(f"Bail out! {msg}", flush=True)
-    cleanup()
-    sys.exit(1)
-
 
 try:
     import botocore.auth
     import botocore.session
     import pymysql
 except ImportError as e:  # a missing dependency is a failure, not a skip
-    print("1..1")
-    print(f"not ok 1 - import botocore/pymysql ({e}); run with /usr/bin/python3")
-    sys.exit(1)
+    bqtest.import_failed("botocore/pymysql", e)
 
 TMP = tempfile.mkdtemp(prefix="bqlua-mdb-")
-SERVERS = []  # dirs started
-
-
-def cleanup():
-    for d in SERVERS:
-        subprocess.run(["bash", SCRIPT, "stop", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    SERVERS.clear()
-    shutil.rmtree(TMP, ignore_errors=True)
-
-
-def on_signal(signum, frame):
-    cleanup()
-    sys.exit(128 + signum)
-
-
-signal.signal(signal.SIGTERM, on_signal)
-signal.signal(signal.SIGINT, on_signal)
-
-
-def read_env(path):
-    env = {}
-    with open(path) as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if line and not line.startswith("#"):
-                k, _, v = line.partition("=")
-                env[k] = v
-    return env
+bqtest.cleanup_on_signals(TMP)
 
 
 def start(name, *extra):
     d = os.path.join(TMP, name)
-    SERVERS.append(d)
     t0 = time.monotonic()
-    r = subprocess.run(["bash", SCRIPT, "start", d, *extra], capture_output=True, text=True, timeout=90)
+    env = bqtest.start_server(SCRIPT, d, *extra, timeout=90)
     took = time.monotonic() - t0
-    if r.returncode != 0:
-        ok(False, f"start {name} {' '.join(extra)}", r.stdout + r.stderr)
-        bail(f"server {name} did not start")
+    if env is None:
+        ok(False, f"start {name} {' '.join(extra)}")
+        bqtest.bail(f"server {name} did not start")
     ok(took < 15, f"start {name} {' '.join(extra)} took {took:.1f} s (< 15 s)")
-    return d, read_env(os.path.join(d, "env"))
+    return d, env
 
 
 def mariadb(env, user, password, *opts, sql="SELECT 1", port=None, extra_env=None):
@@ -122,40 +64,6 @@ def tls_opts(ca):
     return [f"--ssl-ca={ca}", "--ssl-verify-server-cert"]
 
 
-class frozen_clock:
-    """Freeze botocore's signing clock (pure-Python and CRT signers)."""
-
-    def __init__(self, at):
-        self.at = at
-        self.patches = []
-
-    def __enter__(self):
-        at = self.at
-
-        class FrozenDT(datetime.datetime):
-            @classmethod
-            def utcnow(cls):
-                return at
-
-        fake = mock.MagicMock(wraps=datetime)
-        fake.datetime = FrozenDT
-        fake.timezone = datetime.timezone
-        fake.timedelta = datetime.timedelta
-        self.patches.append(mock.patch.object(botocore.auth, "datetime", fake))
-        try:
-            import botocore.crt.auth as crt_auth
-            self.patches.append(mock.patch.object(crt_auth, "datetime", fake))
-        except ImportError:
-            pass
-        for p in self.patches:
-            p.start()
-        return self
-
-    def __exit__(self, *a):
-        for p in self.patches:
-            p.stop()
-
-
 def make_token(host, port, user, akid, secret, session_token=None, region="us-east-1", at=None, pure=False):
     """A token from botocore's generate_db_auth_token. pure=True forces the
     pure-Python SigV4QueryAuth (Debian's botocore otherwise uses awscrt when
@@ -163,21 +71,12 @@ def make_token(host, port, user, akid, secret, session_token=None, region="us-ea
     s = botocore.session.Session()
     s.set_credentials(akid, secret, session_token)
     client = s.create_client("rds", region_name=region)
-    patches = []
-    if pure:
-        maps = dict(botocore.auth.AUTH_TYPE_MAPS)
-        maps["v4-query"] = botocore.auth.SigV4QueryAuth
-        patches.append(mock.patch.object(botocore.auth, "AUTH_TYPE_MAPS", maps))
-    for p in patches:
-        p.start()
-    try:
+    with contextlib.ExitStack() as patches:
+        if pure:
+            patches.enter_context(bqtest.pure_signer())
         if at is not None:
-            with frozen_clock(at):
-                return client.generate_db_auth_token(host, port, user, Region=region)
+            patches.enter_context(bqtest.frozen_clock(at))
         return client.generate_db_auth_token(host, port, user, Region=region)
-    finally:
-        for p in patches:
-            p.stop()
 
 
 def verifier_log_tail(d, mark):
@@ -219,7 +118,7 @@ def main():
        "unique PAM service file installed")
     r = subprocess.run(["bash", "-c", f'set -u; . "{d}/env"; echo "$MYSQL_PORT"'], capture_output=True, text=True)
     ok(r.returncode == 0 and r.stdout.strip() == env["MYSQL_PORT"], "env file is sourceable by sh", r.stderr)
-    listen = subprocess.run(["bash", "-c", f"cat /proc/net/tcp /proc/net/tcp6"], capture_output=True, text=True).stdout
+    listen = subprocess.run(["bash", "-c", "cat /proc/net/tcp /proc/net/tcp6"], capture_output=True, text=True).stdout
     hexport = f"{port:04X}"
     listeners = [l.split()[1] for l in listen.splitlines()[1:] if l.split()[3] == "0A" and l.split()[1].endswith(":" + hexport)]
     ok(listeners == ["0100007F:" + hexport], "server listens on 127.0.0.1 only", listeners)
@@ -420,7 +319,7 @@ def main():
         ok(cipher == "", "--no-tls: even a client asking for TLS gets a plain session", cipher)
     except pymysql.err.OperationalError as e:
         ok(True, "--no-tls: even a client asking for TLS gets a plain session (pymysql refused)")
-        diag(repr(e))
+        bqtest.note(repr(e))
     ok(not env0.get("MYSQL_CA"), "--no-tls: env has no CA")
     # Without TLS, bq_iam has no REQUIRE SSL: a client that sent its token in
     # clear would get in, and the verifier log would show it.
@@ -455,6 +354,5 @@ if __name__ == "__main__":
         ok(False, f"unexpected exception {e!r}", traceback.format_exc())
         rc = 1
     finally:
-        cleanup()
-    print(f"1..{_n}", flush=True)
-    sys.exit(1 if _failed or rc else 0)
+        bqtest.cleanup(TMP)
+    sys.exit(1 if bqtest.done() or rc else 0)

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -21,39 +20,12 @@ import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.environ.get('BQLUA_SOURCE_ROOT') or os.path.abspath(os.path.join(HERE, '..', '..', '..'))
-SERVER = os.path.join(ROOT, 'scripts', 's3-test-server.sh')
+sys.path.insert(0, os.path.join(HERE, '..', '..', 'lib'))
+import bqtest  # noqa: E402
+from bqtest import ok, run  # noqa: E402
+
 AWS = '/usr/bin/aws'
 BUCKET = 'bqlua-s3-test'
-
-_n = 0
-_failed = 0
-
-
-def ok(cond, desc, diag=None):
-    global _n, _failed
-    _n += 1
-    print(('ok %d - %s' if cond else 'not ok %d - %s') % (_n, desc), flush=True)
-    if not cond:
-        _failed += 1
-        if diag is not None:
-            for line in str(diag).splitlines()[:30]:
-                print('# ' + line, flush=True)
-    return cond
-
-
-def load_env(path):
-    env = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line or line.startswith('#') or '=' not in line:
-                continue
-            k, v = line.split('=', 1)
-            if len(v) >= 2 and v[0] == "'" and v[-1] == "'":
-                v = v[1:-1].replace("'\\''", "'")
-            env[k] = v
-    return env
 
 
 class Ctx:
@@ -61,32 +33,23 @@ class Ctx:
 
 
 def base_env(ctx, **extra):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith('AWS_') and not k.startswith('BQLUA_')}
-    env['HOME'] = ctx.tmp        # no ~/.aws of the machine
+    env = {'HOME': ctx.tmp}        # no ~/.aws of the machine
     for k in ('AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION'):
         env[k] = ctx.env[k]
     env['AWS_MAX_ATTEMPTS'] = '2'
     env.update(extra)
-    return {k: v for k, v in env.items() if v is not None}
+    return bqtest.clean_env(env)
 
 
 def bqlua(ctx, code, args=(), opts=None, env=None, timeout=180):
     """Runs code (a Lua chunk) with bqlua; returns (rc, stdout, stderr, seconds)."""
-    path = os.path.join(ctx.tmp, 'script_%d.lua' % _n)
+    path = os.path.join(ctx.tmp, 'script_%d.lua' % bqtest.count())
     with open(path, 'w') as f:
         f.write(code)
     if opts is None:
         opts = ['--endpoint', ctx.endpoint]
     cmd = [ctx.bqlua] + list(opts) + [path] + list(args)
     return run(cmd, env if env is not None else base_env(ctx), timeout)
-
-
-def run(cmd, env, timeout=180):
-    t0 = time.monotonic()
-    p = subprocess.run(cmd, env=env, capture_output=True, timeout=timeout)
-    return p.returncode, p.stdout.decode('utf-8', 'replace'), p.stderr.decode('utf-8', 'replace'), \
-        time.monotonic() - t0
 
 
 def aws(ctx, *args, input=None):
@@ -477,23 +440,17 @@ print("escape ok")
 
 
 def main():
-    if len(sys.argv) != 2:
-        print('usage: run_s3.py BQLUA', file=sys.stderr)
-        return 2
     ctx = Ctx()
-    ctx.bqlua = os.path.abspath(sys.argv[1])
+    ctx.bqlua, = bqtest.args('BQLUA')
     ctx.tmp = tempfile.mkdtemp(prefix='bqlua-s3-')
     srv = os.path.join(ctx.tmp, 'srv')
     os.makedirs(srv)
     ctx.root = os.path.join(ctx.tmp, 'root')
     os.makedirs(os.path.join(ctx.root, 'root-bkt'))
     try:
-        p = subprocess.run(['bash', SERVER, 'start', srv, '--bucket', BUCKET], capture_output=True, timeout=240)
-        if p.returncode != 0:
-            # A missing service is a failure, never a skip.
-            print('Bail out! the S3 test server did not start: %s' % p.stderr.decode()[-300:].replace('\n', ' '))
-            return 1
-        ctx.env = load_env(os.path.join(srv, 'env'))
+        # A missing service is a failure, never a skip.
+        ctx.env = (bqtest.start_server(bqtest.S3_SERVER, srv, '--bucket', BUCKET)
+                   or bqtest.bail('the S3 test server did not start'))
         ctx.endpoint = ctx.env['S3_ENDPOINT']
         test_api(ctx, 'S3 server', ['--endpoint', ctx.endpoint], BUCKET)
         test_api(ctx, '--s3-root', ['--s3-root', ctx.root], 'root-bkt')
@@ -505,10 +462,8 @@ def main():
         test_tasks(ctx)
         test_root_escapes(ctx)
     finally:
-        subprocess.run(['bash', SERVER, 'stop', srv], capture_output=True, timeout=60)
-        shutil.rmtree(ctx.tmp, ignore_errors=True)
-    print('1..%d' % _n)
-    return 1 if _failed else 0
+        bqtest.cleanup(ctx.tmp)
+    return bqtest.done()
 
 
 if __name__ == '__main__':

@@ -25,7 +25,6 @@ Prints TAP. usage: run_s3_faults.py BQLUA
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -33,10 +32,12 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', '..', 'lib'))
+import bqtest  # noqa: E402
+from bqtest import ok  # noqa: E402
 sys.path.insert(0, HERE)
-import run_s3 as R   # noqa: E402  (ok(), bqlua(), base_env(), aws(): one TAP counter)
+import run_s3 as R   # noqa: E402  (bqlua(), base_env(), aws())
 
-ok = R.ok
 BUCKET = 'bqlua-faults'
 MiB = 1024 * 1024
 
@@ -136,16 +137,9 @@ def test_sigterm(ctx):
     p = start_writer(ctx, key)
     started = wait_parts(ctx, key, 2, p)
     ok(started, 'SIGTERM: the writer has uploaded 2 parts')
-    t0 = time.monotonic()
     p.send_signal(signal.SIGTERM)
-    try:
-        _, err = p.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        _, err = p.communicate()
-    secs = time.monotonic() - t0
-    err = err.decode('utf-8', 'replace')
-    check_cleaned(ctx, 'SIGTERM', key, p.returncode, 143, secs, 5, err)
+    rc, _, err, secs = bqtest.finish(p, 30)
+    check_cleaned(ctx, 'SIGTERM', key, rc, 143, secs, 5, err)
     ok('upload aborted' in err and 'signal 15' in err, 'SIGTERM: the abort and the signal are logged', err)
 
 
@@ -178,18 +172,11 @@ def test_hard_stop(ctx):
     p = start_writer(ctx, key, mode='stuck')
     started = wait_parts(ctx, key, 2, p)
     time.sleep(0.5)                 # into the endless find
-    t0 = time.monotonic()
     p.send_signal(signal.SIGTERM)
-    try:
-        _, err = p.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        _, err = p.communicate()
-    secs = time.monotonic() - t0
-    err = err.decode('utf-8', 'replace')
+    rc, _, err, secs = bqtest.finish(p, 30)
     ok(started and 'did not stop in time' in err,
        'stuck in string.find after SIGTERM: the watchdog ends it', err)
-    check_cleaned(ctx, 'watchdog hard stop', key, p.returncode, 143, secs, 3 + 4, err)
+    check_cleaned(ctx, 'watchdog hard stop', key, rc, 143, secs, 3 + 4, err)
 
 
 # --- faults ----------------------------------------------------------------------------------
@@ -439,23 +426,16 @@ def test_lost_complete(ctx):
 
 
 def main():
-    if len(sys.argv) != 2:
-        print('usage: run_s3_faults.py BQLUA', file=sys.stderr)
-        return 2
     ctx = R.Ctx()
-    ctx.bqlua = os.path.abspath(sys.argv[1])
+    ctx.bqlua, = bqtest.args('BQLUA')
     ctx.tmp = tempfile.mkdtemp(prefix='bqlua-s3f-')
     srv = os.path.join(ctx.tmp, 'srv')
     os.makedirs(srv)
     ctx.faults = os.path.join(ctx.tmp, 'faults.json')
     try:
-        p = subprocess.run(['bash', R.SERVER, 'start', srv, '--bucket', BUCKET, '--faults', ctx.faults],
-                           capture_output=True, timeout=240)
-        if p.returncode != 0:
-            # A missing service is a failure, never a skip.
-            print('Bail out! the S3 test server did not start: %s' % p.stderr.decode()[-300:].replace('\n', ' '))
-            return 1
-        ctx.env = R.load_env(os.path.join(srv, 'env'))
+        # A missing service is a failure, never a skip.
+        ctx.env = (bqtest.start_server(bqtest.S3_SERVER, srv, '--bucket', BUCKET, '--faults', ctx.faults)
+                   or bqtest.bail('the S3 test server did not start'))
         ctx.endpoint = ctx.env['S3_ENDPOINT']
         only = os.environ.get('BQLUA_TEST_ONLY')
         for t in (test_sigterm, test_timeout, test_memory, test_hard_stop,
@@ -463,10 +443,8 @@ def main():
             if not only or only in t.__name__:
                 t(ctx)
     finally:
-        subprocess.run(['bash', R.SERVER, 'stop', srv], capture_output=True, timeout=60)
-        shutil.rmtree(ctx.tmp, ignore_errors=True)
-    print('1..%d' % R._n)
-    return 1 if R._failed else 0
+        bqtest.cleanup(ctx.tmp)
+    return bqtest.done()
 
 
 if __name__ == '__main__':

@@ -27,64 +27,25 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.environ.get('BQLUA_SOURCE_ROOT') or os.path.abspath(os.path.join(HERE, '..', '..', '..'))
-SCRIPT = os.path.join(ROOT, 'scripts', 's3-test-server.sh')
+sys.path.insert(0, os.path.join(HERE, '..', '..', 'lib'))
+import bqtest  # noqa: E402
+from bqtest import load_env, note, ok  # noqa: E402
+
+SCRIPT = bqtest.S3_SERVER
 AWS = '/usr/bin/aws'
 BUCKET = 'bqlua-front-test'
 
-_n = 0
-_failed = 0
-
-
-def ok(cond, desc, diag=None):
-    global _n, _failed
-    _n += 1
-    print(('ok %d - %s' if cond else 'not ok %d - %s') % (_n, desc), flush=True)
-    if not cond:
-        _failed += 1
-        if diag is not None:
-            for line in str(diag).splitlines()[:40]:
-                print('# ' + line, flush=True)
-    return cond
-
-
-def diag(msg):
-    for line in str(msg).splitlines():
-        print('# ' + line, flush=True)
-
-
-class Env:
-    pass
-
-
-def load_env(path):
-    env = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line or line.startswith('#'):
-                continue
-            k, _, v = line.partition('=')
-            if len(v) >= 2 and v[0] == v[-1] == "'":
-                v = v[1:-1].replace("'\\''", "'")
-            env[k] = v
-    return env
-
 
 def cli_env(e, access=None, secret=None, token=None):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith('AWS_')}
-    env.update({
+    return bqtest.clean_env({
         'AWS_ACCESS_KEY_ID': access or e['AWS_ACCESS_KEY_ID'],
         'AWS_SECRET_ACCESS_KEY': secret or e['AWS_SECRET_ACCESS_KEY'],
         'AWS_DEFAULT_REGION': 'us-east-1',
         'AWS_CONFIG_FILE': '/dev/null',
         'AWS_SHARED_CREDENTIALS_FILE': '/dev/null',
         'AWS_PAGER': '',
+        'AWS_SESSION_TOKEN': token or None,
     })
-    if token:
-        env['AWS_SESSION_TOKEN'] = token
-    return env
 
 
 def aws(e, *args, access=None, secret=None, token=None, check=True):
@@ -192,12 +153,12 @@ def main():
                     pass
             ok(pids and not alive, 'all started processes are gone', 'alive: %s' % alive)
         shutil.rmtree(tmp, ignore_errors=True)
-        print('1..%d' % _n, flush=True)
-    sys.exit(1 if _failed else 0)
+        status = bqtest.done()
+    sys.exit(status)
 
 
 def section(name):
-    diag('--- ' + name)
+    note('--- ' + name)
 
 
 def run_tests(e, tmp):
@@ -237,7 +198,7 @@ def run_tests(e, tmp):
     before = len(log_records(e))
     t0 = time.time()
     aws(e, 's3', 'cp', big, 's3://%s/mp/big.bin' % BUCKET, '--only-show-errors')
-    diag('upload took %.2fs' % (time.time() - t0))
+    note('upload took %.2fs' % (time.time() - t0))
     recs = log_records(e)[before:]
     ops = [r['op'] for r in recs]
     ok(ops.count('CreateMultipartUpload') == 1 and ops.count('UploadPart') >= 3

@@ -10,32 +10,19 @@ writes SELECT * INTO OUTFILE; the two files must be byte-identical.
 usage: run_seed.py BUILD_DIR
 """
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-SERVER = os.path.join(REPO, "scripts", "mariadb-test-server.sh")
-BUILD = os.path.abspath(sys.argv[1])
+sys.path.insert(0, os.path.join(HERE, "..", "..", "lib"))
+import bqtest  # noqa: E402
+from bqtest import ok  # noqa: E402
 
-n = failed = 0
-
-
-def ok(cond, name, diag=None):
-    global n, failed
-    n += 1
-    if not cond:
-        failed += 1
-    print(f"{'ok' if cond else 'not ok'} {n} - {name}", flush=True)
-    if not cond and diag is not None:
-        for line in str(diag).splitlines()[-30:]:
-            print(f"#   {line}", flush=True)
-
+REPO = bqtest.REPO
+BUILD, = bqtest.args("BUILD_DIR")
 
 tmp = tempfile.mkdtemp(prefix="bqlua-seed-")
-started = []
 try:
     ours = os.path.join(tmp, "bqlua.part_00000")
     env = dict(os.environ, BQLUA_BUILD_DIR=BUILD, DEMO_RESULT=ours)
@@ -53,16 +40,9 @@ try:
     os.mkdir(outdir)
     os.chmod(outdir, 0o777)
     dbdir = os.path.join(tmp, "db")
-    s = subprocess.run(["bash", SERVER, "start", dbdir], capture_output=True, timeout=120,
-                       env=dict(os.environ, MYSQL_EXTRA_ARGS=f"--secure-file-priv={outdir}"))
-    ok(s.returncode == 0, "an oracle MariaDB starts", s.stderr.decode("utf-8", "replace"))
-    started.append(dbdir)
-    senv = {}
-    with open(os.path.join(dbdir, "env")) as f:
-        for line in f:
-            if "=" in line:
-                k, v = line.rstrip("\n").split("=", 1)
-                senv[k] = v.strip("'\"")
+    senv = bqtest.start_server(bqtest.MARIADB_SERVER, dbdir, timeout=120,
+                               env=dict(os.environ, MYSQL_EXTRA_ARGS=f"--secure-file-priv={outdir}"))
+    ok(senv is not None, "an oracle MariaDB starts")
     sock = ["mariadb", f"--socket={senv['MYSQL_SOCKET']}", "-uroot"]
     with open(os.path.join(REPO, "scripts", "demo", "table1.sql"), "rb") as sql:
         load = subprocess.run(sock, stdin=sql, capture_output=True, timeout=60)
@@ -76,8 +56,5 @@ try:
     ok(a == b and len(a) > 0, "result.part_00000 is byte-identical to the server's INTO OUTFILE",
        f"bqlua:  {a!r}\nserver: {b!r}")
 finally:
-    for d in started:
-        subprocess.run(["bash", SERVER, "stop", d], capture_output=True)
-    shutil.rmtree(tmp, ignore_errors=True)
-print(f"1..{n}")
-sys.exit(1 if failed else 0)
+    bqtest.cleanup(tmp)
+sys.exit(bqtest.done())
