@@ -3,17 +3,21 @@
 # behind tests/integration/s3server/front.py (verifies SigV4 like S3, adds
 # AbortMultipartUpload / ListMultipartUploads, writes a JSON request log).
 #
-#   scripts/s3-test-server.sh start DIR [--bucket NAME]... [--faults FILE]   # prints DIR/env
+#   scripts/s3-test-server.sh start DIR [--bucket NAME]... [--faults FILE] [--tls]   # prints DIR/env
 #   scripts/s3-test-server.sh stop DIR
 #
+# --tls: the front speaks HTTPS only, with a certificate for 127.0.0.1 from a
+# private CA made here (DIR/tls/ca.pem: S3_CA_BUNDLE), as S3 itself would.
 # --faults FILE: opt-in fault injection (503 SlowDown, 500, connection
-# resets mid-body, truncated answers, stalls, wrong-region redirects, seeded
-# random mixes of them), JSON rules re-read whenever FILE
+# resets mid-body, truncated answers, lost answers, stalls, wrong-region
+# redirects, seeded random mixes of them), JSON rules re-read whenever FILE
 # changes; FILE need not exist yet. See "Fault injection" in
 # tests/integration/s3server/front.py.
 #
 # DIR/env (sourceable KEY=value lines):
 #   S3_ENDPOINT            http://127.0.0.1:PORT   the verifying front: use this
+#                          (https:// with --tls)
+#   S3_CA_BUNDLE           with --tls: the CA that signed the front's certificate
 #   AWS_ENDPOINT_URL_S3    same as S3_ENDPOINT
 #   S3_BACKEND_ENDPOINT    s3rver itself (no signature checks; for debugging)
 #   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY     long-term test key pair
@@ -42,7 +46,7 @@ AWS=/usr/bin/aws
 READY_TIMEOUT=${S3_TEST_SERVER_TIMEOUT:-60}
 
 die() { echo "s3-test-server: $*" >&2; exit 1; }
-usage() { echo "usage: $0 start DIR [--bucket NAME]... [--faults FILE] | stop DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start DIR [--bucket NAME]... [--faults FILE] [--tls] | stop DIR" >&2; exit 2; }
 
 ensure_packages() {
     local need=()
@@ -50,6 +54,7 @@ ensure_packages() {
     [ -x "$AWS" ] || need+=(awscli)
     command -v node >/dev/null 2>&1 || need+=(nodejs)
     command -v npm >/dev/null 2>&1 || need+=(npm)
+    command -v openssl >/dev/null 2>&1 || need+=(openssl)
     [ ${#need[@]} -eq 0 ] && return 0
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "s3-test-server: installing ${need[*]}" >&2
@@ -85,6 +90,25 @@ envline() {
 
 alive() { kill -0 "$1" 2>/dev/null; }
 
+# gen_tls DIR: a private CA (DIR/ca.pem) and a server certificate for
+# 127.0.0.1 / localhost signed by it (DIR/server-cert.pem, DIR/server-key.pem)
+gen_tls() {
+    local t=$1
+    mkdir -p "$t"
+    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 \
+        -keyout "$t/ca-key.pem" -out "$t/ca.pem" -subj "/O=bqlua tests/CN=bqlua S3 test CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -sha256 -keyout "$t/server-key.pem" -out "$t/server.csr" \
+        -subj "/O=bqlua tests/CN=localhost" 2>/dev/null
+    printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+        "extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" > "$t/server.ext"
+    openssl x509 -req -sha256 -days 825 -in "$t/server.csr" -CA "$t/ca.pem" -CAkey "$t/ca-key.pem" \
+        -set_serial "0x$(openssl rand -hex 16)" -extfile "$t/server.ext" -out "$t/server-cert.pem" 2>/dev/null
+    openssl verify -CAfile "$t/ca.pem" "$t/server-cert.pem" >/dev/null || die "generated server certificate does not verify"
+    chmod 600 "$t"/*-key.pem
+    rm -f "$t/server.csr" "$t/server.ext"
+}
+
 stop_pids() {
     local pid any
     for pid in "$@"; do
@@ -111,9 +135,10 @@ cmd_stop() {
 
 cmd_start() {
     local dir=$1; shift
-    local buckets=() faults=""
+    local buckets=() faults="" tls=0
     while [ $# -gt 0 ]; do
         case $1 in
+            --tls) tls=1; shift ;;
             --bucket) [ $# -ge 2 ] || usage; buckets+=("$2"); shift 2 ;;
             --bucket=*) buckets+=("${1#--bucket=}"); shift ;;
             --faults) [ $# -ge 2 ] || usage; faults=$2; shift 2 ;;
@@ -134,6 +159,12 @@ cmd_start() {
     mkdir -p "$dir/s3rver-data" "$dir/spool"
     rm -f "$dir/front.port" "$dir/env"
     : > "$dir/requests.jsonl"
+    local scheme=http tls_args=() ca=""
+    if [ $tls = 1 ]; then
+        gen_tls "$dir/tls"
+        scheme=https ca="$dir/tls/ca.pem"
+        tls_args=(--tls-cert "$dir/tls/server-cert.pem" --tls-key "$dir/tls/server-key.pem")
+    fi
 
     # test credentials: a long-term pair and a temporary (session token) pair
     local ak=AKIDBQLUATEST sk sak=ASIABQLUATESTSESSION ssk tok
@@ -169,7 +200,7 @@ cmd_start() {
     "$PY" "$SRV/front.py" --port 0 --port-file "$dir/front.port" \
         --backend "127.0.0.1:$bport" --backend-dir "$dir/s3rver-data" \
         --credentials "$dir/credentials" --request-log "$dir/requests.jsonl" \
-        --spool-dir "$dir/spool" "${fault_args[@]}" \
+        --spool-dir "$dir/spool" "${fault_args[@]}" "${tls_args[@]}" \
         > "$dir/front.out" 2> "$dir/front.err" < /dev/null &
     pids+=($!)
     printf '%s\n' "${pids[@]}" > "$dir/pids"
@@ -182,13 +213,17 @@ cmd_start() {
     done
 
     # both answer HTTP (bounded)
-    if ! "$PY" - "$bport" "$fport" "$READY_TIMEOUT" <<'EOF'
-import http.client, sys, time
+    if ! "$PY" - "$bport" "$fport" "$READY_TIMEOUT" "$ca" <<'EOF'
+import http.client, ssl, sys, time
 deadline = time.time() + float(sys.argv[3])
-for port in map(int, sys.argv[1:3]):
+for i, port in enumerate(map(int, sys.argv[1:3])):
     while True:
         try:
-            c = http.client.HTTPConnection('127.0.0.1', port, timeout=5)
+            if i == 1 and sys.argv[4]:
+                ctx = ssl.create_default_context(cafile=sys.argv[4])
+                c = http.client.HTTPSConnection('127.0.0.1', port, timeout=5, context=ctx)
+            else:
+                c = http.client.HTTPConnection('127.0.0.1', port, timeout=5)
             c.request('GET', '/')
             c.getresponse().read()
             c.close()
@@ -204,8 +239,8 @@ EOF
 
     {
         echo "# written by scripts/s3-test-server.sh start; source it"
-        envline S3_ENDPOINT "http://127.0.0.1:$fport"
-        envline AWS_ENDPOINT_URL_S3 "http://127.0.0.1:$fport"
+        envline S3_ENDPOINT "$scheme://127.0.0.1:$fport"
+        envline AWS_ENDPOINT_URL_S3 "$scheme://127.0.0.1:$fport"
         envline S3_BACKEND_ENDPOINT "http://127.0.0.1:$bport"
         envline AWS_ACCESS_KEY_ID "$ak"
         envline AWS_SECRET_ACCESS_KEY "$sk"
@@ -219,6 +254,7 @@ EOF
         envline S3_DATA_DIR "$dir/s3rver-data"
         envline S3_PIDS "$(IFS=,; echo "${pids[*]}")"
         if [ -n "$faults" ]; then envline S3_FAULTS "$faults"; fi
+        if [ -n "$ca" ]; then envline S3_CA_BUNDLE "$ca"; fi
     } > "$dir/env.tmp"
     mv "$dir/env.tmp" "$dir/env"
 
@@ -226,7 +262,8 @@ EOF
     for b in "${buckets[@]}"; do
         if ! env -u AWS_PROFILE -u AWS_SESSION_TOKEN AWS_ACCESS_KEY_ID="$ak" AWS_SECRET_ACCESS_KEY="$sk" \
                 AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
-                "$AWS" --endpoint-url "http://127.0.0.1:$fport" s3api create-bucket --bucket "$b" >/dev/null; then
+                "$AWS" --endpoint-url "$scheme://127.0.0.1:$fport" ${ca:+--ca-bundle "$ca"} \
+                s3api create-bucket --bucket "$b" >/dev/null; then
             cleanup_fail; die "could not create bucket $b"
         fi
     done

@@ -239,10 +239,11 @@ print("abort ok")
     ok(ups == [], 'ListMultipartUploads is empty after the aborts', p.stdout.decode() + p.stderr.decode())
 
 
-def upload_parts(ctx, key):
-    """{part number: [(status, payload), ...]} of the UploadPart requests for key, in order."""
+def upload_parts(log, key):
+    """{part number: [(status, payload), ...]} of the UploadPart requests for key in the
+    request log (a path), in order."""
     parts = {}
-    with open(ctx.env['S3_REQUEST_LOG']) as f:
+    with open(log) as f:
         for line in f:
             rec = json.loads(line)
             if rec.get('op') != 'UploadPart' or rec.get('key') != key:
@@ -257,7 +258,7 @@ def test_streamed_parts(ctx):
     # Two buffers, two parts in flight: while one part uploads, the one the
     # script fills goes out as it fills (UNSIGNED-PAYLOAD); the first part and
     # the short last one go whole (SHA-256 signed).
-    parts = upload_parts(ctx, 'mp/50mb.bin')
+    parts = upload_parts(ctx.env['S3_REQUEST_LOG'], 'mp/50mb.bin')
     ok(sorted(parts) == list(range(1, 11)) and all(v[-1][0] == 200 for v in parts.values()),
        'every part of the 50 MiB writer was stored', parts)
     streamed = sorted(n for n, v in parts.items() if v[-1] == (200, 'UNSIGNED-PAYLOAD'))
@@ -281,7 +282,7 @@ print(r.size, r.parts)
     ok(rc == 0 and out.split() == [str(11 * 1024 * 1024), '3'], 'a writer that pauses mid-part completes', out + err)
     ok(re.search(r'part 2: the streamed upload stopped after \d+ bytes \(no bytes were written for a while\)',
                  err) is not None, 'the idle stream gave up and says so (debug log)', err)
-    parts = upload_parts(ctx, 'mp/idle.bin')
+    parts = upload_parts(ctx.env['S3_REQUEST_LOG'], 'mp/idle.bin')
     ok(parts.get(2, [(0, '')])[-1] == (200, 'sha256'), 'part 2 then went whole, signed', parts)
     dst = os.path.join(ctx.tmp, 'idle.bin')
     p = aws(ctx, 's3', 'cp', 's3://%s/mp/idle.bin' % BUCKET, dst)
@@ -290,6 +291,48 @@ print(r.size, r.parts)
     ok(got == want, 'the CLI reads it back byte-identical', p.stderr.decode())
     if os.path.exists(dst):
         os.unlink(dst)
+
+
+def test_tls(ctx):
+    # S3 is HTTPS: the front again, serving TLS with a private CA's certificate.
+    srv = os.path.join(ctx.tmp, 'srv-tls')
+    os.makedirs(srv)
+    env = bqtest.start_server(bqtest.S3_SERVER, srv, '--bucket', BUCKET, '--tls')
+    if not ok(env is not None and env['S3_ENDPOINT'].startswith('https://'), 'the S3 test server serves HTTPS'):
+        return
+    ep, ca = env['S3_ENDPOINT'], env['S3_CA_BUNDLE']
+    keys = {k: env[k] for k in ('AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY')}   # this server's own
+    lua = LUA_HELPERS + r'''
+local B = ...
+local MiB = 1024 * 1024
+local w = s3.writer("s3://" .. B .. "/tls/23mb.bin", {part_size = 5 * MiB})
+for i = 1, 23 do w:write(string.rep(string.char(64 + i), MiB)) end
+local r = w:close()
+local got = s3.get("s3://" .. B .. "/tls/23mb.bin")
+check(#got == 23 * MiB and got:sub(1, 1) == "A" and got:sub(-1) == "W", "read back")
+print(r.size, r.parts)
+'''
+    rc, out, err, _ = bqlua(ctx, lua, args=[BUCKET], opts=['--endpoint', ep, '--ca-bundle', ca],
+                            env=base_env(ctx, **keys))
+    ok(rc == 0 and out.split() == [str(23 * 1024 * 1024), '5'],
+       'over HTTPS (--ca-bundle): a 23 MiB writer uploads 5 parts and reads them back', out + err)
+    parts = upload_parts(env['S3_REQUEST_LOG'], 'tls/23mb.bin')
+    ok(any(v[-1] == (200, 'UNSIGNED-PAYLOAD') for v in parts.values()),
+       'over HTTPS too, parts are streamed as the script writes', parts)
+    dst = os.path.join(ctx.tmp, 'tls.bin')
+    p = subprocess.run([AWS, '--endpoint-url', ep, '--ca-bundle', ca, 's3', 'cp', 's3://%s/tls/23mb.bin' % BUCKET,
+                        dst], env=base_env(ctx, **keys), capture_output=True, timeout=300)
+    want = b''.join(bytes([64 + i]) * (1024 * 1024) for i in range(1, 24))
+    got = open(dst, 'rb').read() if p.returncode == 0 else None
+    ok(got == want, 'the CLI reads it back byte-identical over HTTPS', p.stderr.decode())
+
+    rc, out, err, _ = bqlua(ctx, 'print(s3.head(...) ~= nil)', args=['s3://%s/tls/23mb.bin' % BUCKET],
+                            opts=['--endpoint', ep], env=base_env(ctx, AWS_CA_BUNDLE=ca, **keys))
+    ok(rc == 0 and out.strip() == 'true', 'AWS_CA_BUNDLE is used when --ca-bundle is not given', out + err)
+    rc, out, err, _ = bqlua(ctx, 's3.head(...)', args=['s3://%s/tls/23mb.bin' % BUCKET], opts=['--endpoint', ep],
+                            env=base_env(ctx, **keys))
+    ok(rc == 1 and 'TlsError' in err and 'certificate' in err,
+       'without the CA, the certificate is refused (TlsError)', err)
 
 
 # --- failures -------------------------------------------------------------------------------
@@ -458,6 +501,7 @@ def main():
         test_cli_written(ctx)
         test_multipart(ctx)
         test_streamed_parts(ctx)
+        test_tls(ctx)
         test_failures(ctx)
         test_tasks(ctx)
         test_root_escapes(ctx)

@@ -425,6 +425,37 @@ def test_lost_complete(ctx):
     set_faults(ctx, [])
 
 
+def test_abort_in_flight(ctx):
+    # Every UploadPart stalls 20 s at the front: the first part (whole) and
+    # the second (streamed) hang in flight. w:abort() gives both up at once,
+    # instead of waiting for parts that would be thrown away.
+    set_faults(ctx, [{'op': 'UploadPart', 'action': 'stall', 'seconds': 20}])
+    key = 'inflight/abort.bin'
+    n0 = len(log_records(ctx))
+    rc, out, err, secs = run_lua(ctx, r'''
+local B, key = ...
+local w = s3.writer("s3://" .. B .. "/" .. key, {part_size = 5 * 1024 * 1024})
+for i = 1, 7 do w:write(string.rep("p", 1024 * 1024)) end   -- part 1 whole, part 2 streaming
+task.sleep(1)                                              -- both reach the stalled front
+w:abort()
+print("aborted")
+''', args=[key])
+    set_faults(ctx, [])
+    ok(rc == 0 and 'aborted' in out and secs < 10,
+       'w:abort() with two parts stalled in flight returns at once (%.1f s; the stall is 20 s)' % secs,
+       out + err)
+    recs = records_for(ctx, key, n0)
+    for _ in range(40):
+        if any(r['op'] == 'AbortMultipartUpload' for r in recs):
+            break
+        time.sleep(0.05)
+        recs = records_for(ctx, key, n0)
+    ok(any(r['op'] == 'AbortMultipartUpload' and r['status'] == 204 for r in recs),
+       'the upload was aborted (204)', summary(recs))
+    ups, raw = open_uploads(ctx, key)
+    ok(ups == [] and not object_exists(ctx, key), 'no open upload and no object at the key', raw)
+
+
 def main():
     ctx = R.Ctx()
     ctx.bqlua, = bqtest.args('BQLUA')
@@ -439,7 +470,7 @@ def main():
         ctx.endpoint = ctx.env['S3_ENDPOINT']
         only = os.environ.get('BQLUA_TEST_ONLY')
         for t in (test_sigterm, test_timeout, test_memory, test_hard_stop,
-                  test_retried, test_permanent, test_redirect, test_lost_complete):
+                  test_retried, test_permanent, test_redirect, test_lost_complete, test_abort_in_flight):
             if not only or only in t.__name__:
                 t(ctx)
     finally:

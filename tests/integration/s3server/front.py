@@ -123,6 +123,7 @@ import random
 import re
 import shutil
 import socket
+import ssl
 import struct
 import sys
 import tempfile
@@ -1727,10 +1728,17 @@ def main():
     ap.add_argument('--max-skew', type=int, default=900, help='seconds')
     ap.add_argument('--spool-dir', help='temp dir for bodies being verified')
     ap.add_argument('--faults', help='JSON fault rules, re-read when changed (see the docstring)')
+    ap.add_argument('--tls-cert', help='serve HTTPS with this certificate (PEM) ...')
+    ap.add_argument('--tls-key', help='... and this key')
     args = ap.parse_args()
     host, _, port = args.backend.rpartition(':')
     args.backend = (host or '127.0.0.1', int(port))
     srv = Front((args.listen, args.port), args)
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        # the handshake happens on the handler's thread, at its first read
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
     port = srv.server_address[1]
     if args.port_file:
         tmp = args.port_file + '.tmp'
