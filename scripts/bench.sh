@@ -51,8 +51,11 @@ for r in data["results"]:
 # Read, not sourced (`.` would fire the caller's RETURN trap) nor exported
 # (the mariadb client itself reads MYSQL_HOST, MYSQL_PWD, ...).
 mariadb_start() {
-    bash "$here/scripts/mariadb-test-server.sh" start "$1" >/dev/null 2>&1 ||
-        { echo "bench: cannot start the MariaDB test server" >&2; return 1; }
+    # without what an earlier benchmark exported for the mariadb client
+    # (MYSQL_PWD would be the server script's root password)
+    env -u MYSQL_PWD -u MYSQL_HOST -u MYSQL_TCP_PORT -u BQ_BENCH_PASSWORD \
+        bash "$here/scripts/mariadb-test-server.sh" start "$1" > "$1.log" 2>&1 ||
+        { echo "bench: cannot start the MariaDB test server:" >&2; tail -n 5 "$1.log" >&2; return 1; }
     local k v
     while IFS='=' read -r k v; do
         case "$k" in
@@ -154,7 +157,7 @@ bench_rows() {
     mariadb_start "$out/srv" || return 1
     local n=1000000
     create_big big "$n"
-    export BQ_BENCH_PASSWORD="$MYSQL_PW_PASSWORD" MYSQL_PWD="$MYSQL_PW_PASSWORD"  # off the command lines
+    local -x BQ_BENCH_PASSWORD="$MYSQL_PW_PASSWORD" MYSQL_PWD="$MYSQL_PW_PASSWORD"  # off the command lines, for this benchmark only
     local lua="local c = db.connect{host = '$MYSQL_HOST', port = $MYSQL_PORT, user = '$MYSQL_PW_USER', password = os.getenv('BQ_BENCH_PASSWORD'), database = '$MYSQL_DATABASE'} local n = 0 for row in c:rows('SELECT * FROM big') do n = n + 1 end print(n)"
     local got; got=$("$bq" -e "$lua")
     [ "$got" = "$n" ] || { echo "bench: bqlua counted '$got' rows, expected $n" >&2; return 1; }
@@ -267,7 +270,7 @@ bench_export() {
     create_big big "$n"
     create_big big4 "$n4"
     local nulls; nulls=$(mariadb -S "$MYSQL_SOCKET" -u root -N -B "$MYSQL_DATABASE" -e 'SELECT COUNT(*) FROM big WHERE n IS NULL')
-    export BQ_BENCH_PASSWORD="$MYSQL_PW_PASSWORD" MYSQL_PWD="$MYSQL_PW_PASSWORD"  # off the command lines
+    local -x BQ_BENCH_PASSWORD="$MYSQL_PW_PASSWORD" MYSQL_PWD="$MYSQL_PW_PASSWORD"  # off the command lines, for this benchmark only
     local lua="local sql, uri = ...
 local c = db.connect{host = '$MYSQL_HOST', port = $MYSQL_PORT, user = '$MYSQL_PW_USER', password = os.getenv('BQ_BENCH_PASSWORD'),
                      database = '$MYSQL_DATABASE', ssl_ca = '$MYSQL_CA'}
