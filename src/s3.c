@@ -725,10 +725,12 @@ int bq_s3_mpu_upload_part(struct bq_s3 *s3, const char *bucket, const char *key,
 
 int bq_s3_mpu_upload_part_stream(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
                                  int part_number, size_t len, bq_http_read_fn read_fn, bq_http_seek_fn seek_fn,
-                                 void *ud, char etag[80], bool *md5_etag, struct bq_s3_error *err)
+                                 void *ud, bool (*give_up)(void *), void *give_up_ud, char etag[80],
+                                 bool *md5_etag, struct bq_s3_error *err)
 {
     struct call c = { .bucket = bucket, .key = key, .body_len = len, .read_fn = read_fn, .seek_fn = seek_fn,
-                      .read_ud = ud, .max_attempts = 1, .payload_hash = "UNSIGNED-PAYLOAD" };
+                      .read_ud = ud, .max_attempts = 1, .payload_hash = "UNSIGNED-PAYLOAD",
+                      .give_up = give_up, .give_up_ud = give_up_ud };
     return upload_part(s3, &c, upload_id, part_number, etag, md5_etag, err);
 }
 

@@ -112,10 +112,12 @@ int bq_s3_mpu_upload_part(struct bq_s3 *s3, const char *bucket, const char *key,
  * The payload goes UNSIGNED-PAYLOAD (its hash is not known before the first
  * byte), in one attempt: on any failure the caller sends the whole part
  * again with bq_s3_mpu_upload_part, which S3 keeps instead. *md5_etag tells
- * whether the answered ETag is the part's MD5 (not so with SSE-KMS/SSE-C). */
+ * whether the answered ETag is the part's MD5 (not so with SSE-KMS/SSE-C).
+ * give_up as for bq_s3_mpu_upload_part. */
 int bq_s3_mpu_upload_part_stream(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
                                  int part_number, size_t len, bq_http_read_fn read_fn, bq_http_seek_fn seek_fn,
-                                 void *ud, char etag[80], bool *md5_etag, struct bq_s3_error *err);
+                                 void *ud, bool (*give_up)(void *), void *give_up_ud, char etag[80],
+                                 bool *md5_etag, struct bq_s3_error *err);
 /* etags[i] is part i+1's. A 200 answer with an <Error> body is a failure.
  * 404 NoSuchUpload usually means that an attempt whose answer was lost (a
  * broken connection, a timeout; libcurl may have resent it unseen) completed

@@ -292,11 +292,13 @@ static size_t stream_read(char *buf, size_t len, void *ud)
     struct slot *s = st->s;
     double idle_since = bq_monotonic();
     pthread_mutex_lock(&w->mu);
-    while (s->len == st->off || (s->full && s->len < w->part_size)) {
-        if (s->full)            /* but short: the last part, smaller than the Content-Length sent */
-            st->why = "it is the last part, shorter than part_size";
-        else if (w->stop || w->failed || bq_cancelled())
+    for (;;) {
+        if (w->stop || w->failed || bq_cancelled())
             st->why = "the upload is stopping";
+        else if (s->full && s->len < w->part_size)   /* smaller than the Content-Length sent */
+            st->why = "it is the last part, shorter than part_size";
+        else if (s->len != st->off)
+            break;
         else if (bq_monotonic() - idle_since > STREAM_IDLE_SECONDS)
             st->why = "no bytes were written for a while";
         if (st->why) {
@@ -355,6 +357,17 @@ static bool etag_is_md5_of(const char *etag, EVP_MD_CTX *md5)
     return strncasecmp(p, hex, 32) == 0 && (p[32] == '"' || p[32] == '\0');
 }
 
+/* A part's upload gives up when the writer stops (an abort): the upload is
+ * being aborted, so the part would be thrown away. */
+static bool stopping(void *ud)
+{
+    struct bq_s3_writer *w = ud;
+    pthread_mutex_lock(&w->mu);
+    bool stop = w->stop;
+    pthread_mutex_unlock(&w->mu);
+    return stop;
+}
+
 /* Streams slot s as part number: 0 when S3 has it, whole and intact. */
 static int stream_part(struct bq_s3_writer *w, struct slot *s, int number, char etag[80])
 {
@@ -362,7 +375,7 @@ static int stream_part(struct bq_s3_writer *w, struct slot *s, int number, char 
     bool md5_etag = false;
     struct bq_s3_error e;
     int rc = bq_s3_mpu_upload_part_stream(w->s3, w->bucket, w->key, w->upload_id, number, w->part_size,
-                                          stream_read, stream_seek, &st, etag, &md5_etag, &e);
+                                          stream_read, stream_seek, &st, stopping, w, etag, &md5_etag, &e);
     if (rc == 0 && md5_etag && !etag_is_md5_of(etag, st.md5)) {
         bq_warn("s3.writer s3://%s/%s: part %d: S3's ETag %s is not the MD5 of the bytes sent; "
                 "sending the part again", w->bucket, w->key, number, etag);
@@ -374,17 +387,6 @@ static int stream_part(struct bq_s3_writer *w, struct slot *s, int number, char 
     }
     EVP_MD_CTX_free(st.md5);
     return rc;
-}
-
-/* A whole part's upload gives up when the writer stops (an abort): the
- * upload is being aborted, so the part would be thrown away. */
-static bool stopping(void *ud)
-{
-    struct bq_s3_writer *w = ud;
-    pthread_mutex_lock(&w->mu);
-    bool stop = w->stop;
-    pthread_mutex_unlock(&w->mu);
-    return stop;
 }
 
 static void *worker(void *arg)
