@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 enum { NWORKERS = 2 };
@@ -343,9 +344,15 @@ static int stream_seek(uint64_t offset, void *ud)
     return 0;
 }
 
-/* Is the part's ETag the MD5 of the bytes sent? (No digest to compare with: yes.) */
+/* Is the part's ETag the MD5 of the bytes sent? Yes when there is nothing to
+ * compare: no digest, or an ETag that is no MD5 (32 hex digits, quoted or
+ * not), as some S3-compatible stores answer. */
 static bool etag_is_md5_of(const char *etag, EVP_MD_CTX *md5)
 {
+    const char *p = etag + (etag[0] == '"');
+    size_t n = strspn(p, "0123456789abcdefABCDEF");
+    if (n != 32 || (p[32] && !(p[32] == '"' && !p[33] && etag[0] == '"')))
+        return true;
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned int dn = 0;
     if (!md5 || !EVP_DigestFinal_ex(md5, d, &dn) || dn != 16)
@@ -353,8 +360,7 @@ static bool etag_is_md5_of(const char *etag, EVP_MD_CTX *md5)
     char hex[33];
     for (unsigned int i = 0; i < 16; i++)
         snprintf(hex + 2 * i, 3, "%02x", d[i]);
-    const char *p = etag + (etag[0] == '"');
-    return strncasecmp(p, hex, 32) == 0 && (p[32] == '"' || p[32] == '\0');
+    return strncasecmp(p, hex, 32) == 0;
 }
 
 /* A part's upload gives up when the writer stops (an abort): the upload is
