@@ -156,7 +156,7 @@ bench_rows() {
     local MYSQL_HOST MYSQL_PORT MYSQL_SOCKET MYSQL_DATABASE MYSQL_PW_USER MYSQL_PW_PASSWORD
     mariadb_start "$out/srv" || return 1
     local n=1000000
-    create_big big "$n"
+    create_big big "$n" || return 1
     local -x BQ_BENCH_PASSWORD="$MYSQL_PW_PASSWORD" MYSQL_PWD="$MYSQL_PW_PASSWORD"  # off the command lines, for this benchmark only
     local lua="local c = db.connect{host = '$MYSQL_HOST', port = $MYSQL_PORT, user = '$MYSQL_PW_USER', password = os.getenv('BQ_BENCH_PASSWORD'), database = '$MYSQL_DATABASE'} local n = 0 for row in c:rows('SELECT * FROM big') do n = n + 1 end print(n)"
     local got; got=$("$bq" -e "$lua")
@@ -267,9 +267,11 @@ bench_export() {
     local S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
     mariadb_start "$out/db" || return 1
     s3_start "$out/s3" "$bucket" || return 1
-    create_big big "$n"
-    create_big big4 "$n4"
-    local nulls; nulls=$(mariadb -S "$MYSQL_SOCKET" -u root -N -B "$MYSQL_DATABASE" -e 'SELECT COUNT(*) FROM big WHERE n IS NULL')
+    create_big big "$n" || return 1
+    create_big big4 "$n4" || return 1
+    local nulls
+    nulls=$(mariadb -S "$MYSQL_SOCKET" -u root -N -B "$MYSQL_DATABASE" -e 'SELECT COUNT(*) FROM big WHERE n IS NULL') ||
+        return 1
     local -x BQ_BENCH_PASSWORD="$MYSQL_PW_PASSWORD" MYSQL_PWD="$MYSQL_PW_PASSWORD"  # off the command lines, for this benchmark only
     local lua="local sql, uri = ...
 local c = db.connect{host = '$MYSQL_HOST', port = $MYSQL_PORT, user = '$MYSQL_PW_USER', password = os.getenv('BQ_BENCH_PASSWORD'),
