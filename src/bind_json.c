@@ -300,6 +300,14 @@ static bool int_overflows(const char *t, size_t n)
     return dn > ln || (dn == ln && memcmp(d, lim, ln) > 0);
 }
 
+/* Where the number token starting at s[i] ends (one past its last byte). */
+static size_t number_end(const char *s, size_t len, size_t i)
+{
+    while (i < len && s[i] && strchr("0123456789+-.eE", s[i]))
+        i++;
+    return i;
+}
+
 /* One pass over the text, outside strings: the number of values (for the
  * size check below) and of integer literals that overflow (int_overflows). */
 static size_t scan_document(const char *s, size_t len, size_t *overflows)
@@ -320,8 +328,7 @@ static size_t scan_document(const char *s, size_t len, size_t *overflows)
             values++;
         } else if (c == '-' || (c >= '0' && c <= '9')) {
             size_t start = i;
-            while (i + 1 < len && strchr("0123456789+-.eE", s[i + 1]) && s[i + 1])
-                i++;
+            i = number_end(s, len, i) - 1;
             if (int_overflows(s + start, i + 1 - start))
                 ++*overflows;
         }
@@ -361,8 +368,7 @@ static char *float_overflows(const char *s, size_t len, size_t n, size_t *at, si
             *p++ = s[i];
         } else if (c == '-' || (c >= '0' && c <= '9')) {
             size_t start = i;
-            while (i + 1 < len && strchr("0123456789+-.eE", s[i + 1]) && s[i + 1])
-                i++;
+            i = number_end(s, len, i) - 1;
             memcpy(p, s + start, i + 1 - start);
             p += i + 1 - start;
             if (int_overflows(s + start, i + 1 - start) && k < n) {
