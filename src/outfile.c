@@ -160,7 +160,6 @@ int bq_outfile_set_columns(struct bq_outfile *f, const struct bq_outfile_column 
     return 0;
 }
 
-/* Room for n more bytes. */
 static inline void put(struct bq_buf *b, const char *s, size_t n)
 {
     if (n) {

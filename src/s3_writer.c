@@ -45,8 +45,6 @@ struct slot {
     bool full;                  /* the caller is done with it (full, or the last part) */
     enum job job;               /* what a worker should do next */
     bool busy;                  /* a worker is on it */
-    bool streamed;              /* a stream was started for it (and may still run) */
-    bool stream_failed;         /* ... and gave up: upload the whole part once full */
     bool done;                  /* S3 has the part: etags[number - 1] */
     size_t signalled;           /* len when a waiting stream was last woken */
 };
@@ -417,8 +415,6 @@ static void *worker(void *arg)
         bool skip = w->failed;
         s->job = J_NONE;
         s->busy = true;
-        if (job == J_STREAM)
-            s->streamed = true;
         pthread_mutex_unlock(&w->mu);
 
         char etag[80] = "";
@@ -440,8 +436,7 @@ static void *worker(void *arg)
                 slot_release(s);
         } else if (skip) {
             ;
-        } else if (job == J_STREAM) {
-            s->stream_failed = true;
+        } else if (job == J_STREAM) {      /* gave up: the whole part goes once full */
             if (s->full)
                 s->job = J_UPLOAD;
         } else if (!w->failed) {
