@@ -740,6 +740,24 @@ static int hexval(char ch)
          : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
 }
 
+bool bq_s3_etag_md5(const char *etag, unsigned char md5[16])
+{
+    size_t n = strlen(etag);
+    if (n == 34 && etag[0] == '"' && etag[33] == '"') {
+        etag++;
+        n -= 2;
+    }
+    if (n != 32)
+        return false;
+    for (size_t j = 0; j < 16; j++) {
+        int hi = hexval(etag[2 * j]), lo = hexval(etag[2 * j + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        md5[j] = (unsigned char)(hi << 4 | lo);
+    }
+    return true;
+}
+
 int bq_s3_multipart_etag(char (*etags)[80], int nparts, char etag[80])
 {
     etag[0] = '\0';
@@ -751,21 +769,8 @@ int bq_s3_multipart_etag(char (*etags)[80], int nparts, char etag[80])
         return -1;
     }
     for (int i = 0; i < nparts; i++) {
-        const char *p = etags[i];
-        size_t n = strlen(p);
-        if (n == 34 && p[0] == '"' && p[33] == '"') {
-            p++;
-            n -= 2;
-        }
         unsigned char d[16];
-        for (size_t j = 0; j < 16 && n == 32; j++) {
-            int hi = hexval(p[2 * j]), lo = hexval(p[2 * j + 1]);
-            if (hi < 0 || lo < 0)
-                n = 0;
-            else
-                d[j] = (unsigned char)(hi << 4 | lo);
-        }
-        if (n != 32) {                  /* not an MD5 (SSE-KMS, SSE-C, another server) */
+        if (!bq_s3_etag_md5(etags[i], d)) {     /* not an MD5 (SSE-KMS, SSE-C, another server) */
             EVP_MD_CTX_free(md);
             return -1;
         }

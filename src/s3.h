@@ -126,6 +126,9 @@ int bq_s3_mpu_upload_part_stream(struct bq_s3 *s3, const char *bucket, const cha
  * with NoSuchUpload and why. */
 int bq_s3_mpu_complete(struct bq_s3 *s3, const char *bucket, const char *key, const char *upload_id,
                        char (*etags)[80], int nparts, char etag[80], struct bq_s3_error *err);
+/* The MD5 an ETag names: 32 hex digits, quoted or not. false for any other
+ * ETag (a multipart object's, SSE-KMS's, other stores' opaque ones). */
+bool bq_s3_etag_md5(const char *etag, unsigned char md5[16]);
 /* The ETag S3 gives an object made by a multipart upload of these parts:
  * "hex(MD5(the parts' binary MD5s))-N", quotes included. -1 when a part's
  * ETag is not a plain MD5 (SSE-KMS, SSE-C: S3's ETag is then no digest). */

@@ -25,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 enum { NWORKERS = 2 };
@@ -347,18 +346,11 @@ static int stream_seek(uint64_t offset, void *ud)
  * not), as some S3-compatible stores answer. */
 static bool etag_is_md5_of(const char *etag, EVP_MD_CTX *md5)
 {
-    const char *p = etag + (etag[0] == '"');
-    size_t n = strspn(p, "0123456789abcdefABCDEF");
-    if (n != 32 || (p[32] && !(p[32] == '"' && !p[33] && etag[0] == '"')))
-        return true;
-    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned char named[16], d[EVP_MAX_MD_SIZE];
     unsigned int dn = 0;
-    if (!md5 || !EVP_DigestFinal_ex(md5, d, &dn) || dn != 16)
+    if (!bq_s3_etag_md5(etag, named) || !md5 || !EVP_DigestFinal_ex(md5, d, &dn) || dn != 16)
         return true;
-    char hex[33];
-    for (unsigned int i = 0; i < 16; i++)
-        snprintf(hex + 2 * i, 3, "%02x", d[i]);
-    return strncasecmp(p, hex, 32) == 0;
+    return memcmp(named, d, 16) == 0;
 }
 
 /* A part's upload gives up when the writer stops (an abort): the upload is
