@@ -46,6 +46,8 @@ AWS=/usr/bin/aws
 READY_TIMEOUT=${S3_TEST_SERVER_TIMEOUT:-60}
 
 die() { echo "s3-test-server: $*" >&2; exit 1; }
+# shellcheck source=scripts/test-tls.sh
+. "$HERE/scripts/test-tls.sh"
 usage() { echo "usage: $0 start DIR [--bucket NAME]... [--faults FILE] [--tls] | stop DIR" >&2; exit 2; }
 
 ensure_packages() {
@@ -90,24 +92,6 @@ envline() {
 
 alive() { kill -0 "$1" 2>/dev/null; }
 
-# gen_tls DIR: a private CA (DIR/ca.pem) and a server certificate for
-# 127.0.0.1 / localhost signed by it (DIR/server-cert.pem, DIR/server-key.pem)
-gen_tls() {
-    local t=$1
-    mkdir -p "$t"
-    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 \
-        -keyout "$t/ca-key.pem" -out "$t/ca.pem" -subj "/O=bqlua tests/CN=bqlua S3 test CA" \
-        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -sha256 -keyout "$t/server-key.pem" -out "$t/server.csr" \
-        -subj "/O=bqlua tests/CN=localhost" 2>/dev/null
-    printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
-        "extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" > "$t/server.ext"
-    openssl x509 -req -sha256 -days 825 -in "$t/server.csr" -CA "$t/ca.pem" -CAkey "$t/ca-key.pem" \
-        -set_serial "0x$(openssl rand -hex 16)" -extfile "$t/server.ext" -out "$t/server-cert.pem" 2>/dev/null
-    openssl verify -CAfile "$t/ca.pem" "$t/server-cert.pem" >/dev/null || die "generated server certificate does not verify"
-    chmod 600 "$t"/*-key.pem
-    rm -f "$t/server.csr" "$t/server.ext"
-}
 
 stop_pids() {
     local pid any
