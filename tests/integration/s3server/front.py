@@ -684,6 +684,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     server_version = 'AmazonS3'
     sys_version = ''
     timeout = 300
+    # Headers and body go out in separate writes: without TCP_NODELAY the body
+    # waits for the client's delayed ACK of the headers (40 ms on Linux), a
+    # stall S3 does not have.
+    disable_nagle_algorithm = True
 
     # Do not send "100 Continue" before the request is authenticated.
     def handle_expect_100(self):
