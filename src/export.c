@@ -3,6 +3,7 @@
 #include "log.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,37 +95,88 @@ static bool is_written_part(const char *key, const char *prefix, size_t nparts)
     return strcmp(d, want) == 0;
 }
 
-/* Lists PREFIX.part_* and PREFIX.manifest into found. */
+/* Lists PREFIX.part_* and PREFIX.manifest into found: one listing of
+ * "PREFIX.", which holds both. */
 static int list_existing(struct bq_s3 *s3, const char *bucket, const char *prefix, struct keys *found,
                          struct bq_export_error *err)
 {
     struct bq_buf lp = { 0 }, mk = { 0 };
-    if (bq_buf_printf(&lp, "%s.part_", prefix) < 0 || bq_buf_printf(&mk, "%s.manifest", prefix) < 0)
+    if (bq_buf_printf(&lp, "%s.", prefix) < 0 || bq_buf_printf(&mk, "%s.manifest", prefix) < 0)
         abort();
     char *token = NULL;
     int rc = 0;
-    for (int pass = 0; pass < 2 && rc == 0; pass++) {
-        const char *p = pass == 0 ? lp.data : mk.data;
-        do {
-            struct bq_s3_list_page page;
-            memset(&page, 0, sizeof page);
-            if (bq_s3_list_page(s3, bucket, p, token, &page, &err->s3) < 0) {
-                rc = s3_fail(err, bucket, p);
-                bq_s3_list_page_free(&page);
-                break;
-            }
-            for (size_t i = 0; i < page.n; i++)
-                if (pass == 0 || !strcmp(page.objects[i].key, mk.data))
-                    keys_push(found, page.objects[i].key);
-            free(token);
-            token = page.truncated && page.next_token ? bq_xstrdup(page.next_token) : NULL;
+    do {
+        struct bq_s3_list_page page;
+        memset(&page, 0, sizeof page);
+        if (bq_s3_list_page(s3, bucket, lp.data, token, &page, &err->s3) < 0) {
+            rc = s3_fail(err, bucket, lp.data);
             bq_s3_list_page_free(&page);
-        } while (token);
-    }
+            break;
+        }
+        for (size_t i = 0; i < page.n; i++) {
+            const char *k = page.objects[i].key;
+            if (!strncmp(k, lp.data, lp.len) && (!strncmp(k + lp.len, "part_", 5) || !strcmp(k, mk.data)))
+                keys_push(found, k);
+        }
+        free(token);
+        token = page.truncated && page.next_token ? bq_xstrdup(page.next_token) : NULL;
+        bq_s3_list_page_free(&page);
+    } while (token);
     free(token);
     bq_buf_free(&lp);
     bq_buf_free(&mk);
     return rc;
+}
+
+/* The listing of what an earlier export left at the prefix. With
+ * overwrite=false it may refuse the export, so it runs before the query;
+ * with overwrite=true it only names what to delete at the end, so it runs
+ * in a thread beside the query and the first rows, and is waited for before
+ * anything is written to S3 (listing_wait). */
+struct listing {
+    struct bq_s3 *s3;
+    const char *bucket, *prefix;
+    struct keys found;
+    struct bq_export_error err;
+    int rc;
+    bool running;
+    pthread_t thread;
+};
+
+static void *listing_main(void *arg)
+{
+    struct listing *l = arg;
+    l->rc = list_existing(l->s3, l->bucket, l->prefix, &l->found, &l->err);
+    return NULL;
+}
+
+static void listing_start(struct listing *l, bool beside)
+{
+    if (beside && pthread_create(&l->thread, NULL, listing_main, l) == 0)
+        l->running = true;
+    else
+        listing_main(l);
+}
+
+/* 0 once the listing is done and has succeeded; -1 with its error in err. */
+static int listing_wait(struct listing *l, struct bq_export_error *err)
+{
+    if (l->running) {
+        pthread_join(l->thread, NULL);
+        l->running = false;
+    }
+    if (l->rc < 0) {
+        *err = l->err;
+        return -1;
+    }
+    return 0;
+}
+
+static void listing_free(struct listing *l)
+{
+    if (l->running)
+        pthread_join(l->thread, NULL);
+    keys_free(&l->found);
 }
 
 /* Runs sql; with parameters through PREPARE/EXECUTE so that the rows still
@@ -195,6 +247,7 @@ static void json_string(struct bq_buf *b, const char *s)
 }
 
 struct run {
+    struct listing *listing;
     struct bq_s3 *s3;
     const char *bucket, *prefix;
     const struct bq_export_opts *o;
@@ -211,6 +264,9 @@ static int flush(struct run *x, struct bq_export_error *err)
 {
     if (!x->buf.len)
         return 0;
+    /* These bytes fill the writer's first piece, which then goes to S3. */
+    if (x->part_bytes >= x->writer_part && listing_wait(x->listing, err) < 0)
+        return -1;
     if (bq_s3_writer_write(x->w, x->buf.data, x->buf.len, &err->s3) < 0)
         return s3_fail(err, x->bucket, bq_s3_writer_key(x->w));
     x->buf.len = 0;
@@ -238,7 +294,7 @@ static int open_part(struct run *x, struct bq_export_error *err)
 
 static int close_part(struct run *x, struct bq_export_error *err)
 {
-    if (flush(x, err) < 0)
+    if (listing_wait(x->listing, err) < 0 || flush(x, err) < 0)
         return -1;
     struct bq_s3_writer_result wr;
     int rc = bq_s3_writer_close(x->w, &wr, &err->s3);
@@ -294,18 +350,21 @@ int bq_export_run(struct bq_db *db, struct bq_s3 *s3, const char *sql, size_t le
     if (!f)
         return usage(err, "%s", why);
 
-    struct keys existing = { 0 };
-    if (list_existing(s3, bucket, prefix, &existing, err) < 0) {
+    struct listing listing = { .s3 = s3, .bucket = bucket, .prefix = prefix };
+    listing_start(&listing, o->overwrite);
+    const struct keys *existing = &listing.found;
+    if (!o->overwrite && listing_wait(&listing, err) < 0) {
+        listing_free(&listing);
         bq_outfile_free(f);
         return -1;
     }
-    if (existing.n && !o->overwrite) {
+    if (existing->n && !o->overwrite) {
         err->kind = BQ_EXPORT_ERR_EXISTS;
-        snprintf(err->uri, sizeof err->uri, "s3://%s/%s", bucket, existing.v[0]);
+        snprintf(err->uri, sizeof err->uri, "s3://%s/%s", bucket, existing->v[0]);
         snprintf(err->message, sizeof err->message,
                  "s3://%s/%s already exists (%zu object%s at the prefix): pass overwrite=true to replace", bucket,
-                 existing.v[0], existing.n, existing.n == 1 ? "" : "s");
-        keys_free(&existing);
+                 existing->v[0], existing->n, existing->n == 1 ? "" : "s");
+        listing_free(&listing);
         bq_outfile_free(f);
         return -1;
     }
@@ -313,7 +372,7 @@ int bq_export_run(struct bq_db *db, struct bq_s3 *s3, const char *sql, size_t le
     struct bq_db_result *r = run_query(db, sql, len, o, err);
     if (!r) {
         forget_params(db, o);
-        keys_free(&existing);
+        listing_free(&listing);
         bq_outfile_free(f);
         return db_fail(err);
     }
@@ -321,14 +380,14 @@ int bq_export_run(struct bq_db *db, struct bq_s3 *s3, const char *sql, size_t le
     if (ncols == 0) {
         bq_db_result_free(r);
         forget_params(db, o);
-        keys_free(&existing);
+        listing_free(&listing);
         bq_outfile_free(f);
         return usage(err, "the statement returns no result set to export");
     }
     bq_db_result_text_only(r);      /* the outfile writes the server's text: no number parsing */
 
     struct run x = {
-        .s3 = s3, .bucket = bucket, .prefix = prefix, .o = o,
+        .listing = &listing, .s3 = s3, .bucket = bucket, .prefix = prefix, .o = o,
         .put = { .sse = o->sse, .kms_key_id = o->kms_key_id },
     };
     /* Multipart pieces: 8 MiB, larger when a part could pass 10000 of them. */
@@ -425,8 +484,8 @@ int bq_export_run(struct bq_db *db, struct bq_s3 *s3, const char *sql, size_t le
         undo(&x);
     } else {
         /* Overwrite: what an earlier export left beyond this one's parts. */
-        for (size_t i = 0; i < existing.n; i++) {
-            const char *k = existing.v[i];
+        for (size_t i = 0; i < existing->n; i++) {
+            const char *k = existing->v[i];
             bool manifest_key = strlen(k) > strlen(prefix) && !strcmp(k + strlen(prefix), ".manifest");
             if (is_written_part(k, prefix, x.done.n) || (manifest_key && o->manifest))
                 continue;
@@ -446,7 +505,7 @@ int bq_export_run(struct bq_db *db, struct bq_s3 *s3, const char *sql, size_t le
         }
     }
     keys_free(&x.done);
-    keys_free(&existing);
+    listing_free(&listing);
     bq_buf_free(&x.buf);
     bq_buf_free(&x.header);
     bq_outfile_free(f);

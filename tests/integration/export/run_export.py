@@ -164,9 +164,16 @@ def part_path(prefix, i=0):
     return os.path.join(S3ROOT, BUCKET, f"{prefix}.part_{i:05d}")
 
 
-def run_cases(cases, timeout=300):
+def run_cases(cases, timeout=300, s3env=None):
+    """The cases against --s3-root, or against the S3 test server of s3env."""
     env = bqtest.clean_env({**SENV, "EXPORT_CASES": json.dumps(cases), "AWS_EC2_METADATA_DISABLED": "true"})
-    r = subprocess.run([BQLUA, "--s3-root", S3ROOT, CASES_LUA], env=env, capture_output=True, timeout=timeout)
+    if s3env:
+        env.update(AWS_ACCESS_KEY_ID=s3env["AWS_ACCESS_KEY_ID"], AWS_SECRET_ACCESS_KEY=s3env["AWS_SECRET_ACCESS_KEY"],
+                   AWS_REGION="us-east-1")
+        where = ["--endpoint", s3env["S3_ENDPOINT"]]
+    else:
+        where = ["--s3-root", S3ROOT]
+    r = subprocess.run([BQLUA, *where, CASES_LUA], env=env, capture_output=True, timeout=timeout)
     out = {}
     for line in r.stdout.decode("utf-8", "replace").splitlines():
         if line.startswith("{"):
@@ -384,6 +391,7 @@ def main():
 
     sigterm_test()
     sigterm_test_s3_server()
+    overwrite_test_s3_server()
 
 
 LONG_EXPORT = """
@@ -441,6 +449,92 @@ def sigterm_test_s3_server():
     ups = json.loads(mpu.stdout or b"{}").get("Uploads", [])
     ok(mpu.returncode == 0 and ups == [], "SIGTERM over HTTP: no multipart upload is left open",
        (mpu.returncode, ups, mpu.stderr.decode()))
+
+
+def overwrite_test_s3_server():
+    """overwrite=true against the S3 test server: the listing of what is at the
+    prefix runs beside the query, yet nothing is written before it has
+    answered; a failed listing fails the export before anything is written;
+    keys that are neither parts nor the manifest are left alone."""
+    s3dir = os.path.join(TMP, "s3ow")
+    faults = os.path.join(TMP, "s3ow-faults.json")
+    s3env = bqtest.start_server(bqtest.S3_SERVER, s3dir, "--bucket", BUCKET, "--faults", faults, timeout=180)
+    if not ok(s3env is not None, "overwrite over HTTP: the S3 test server starts"):
+        return
+    aws_env = dict(os.environ, AWS_ACCESS_KEY_ID=s3env["AWS_ACCESS_KEY_ID"],
+                   AWS_SECRET_ACCESS_KEY=s3env["AWS_SECRET_ACCESS_KEY"], AWS_DEFAULT_REGION="us-east-1",
+                   AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+
+    def aws(*a):
+        return subprocess.run(["/usr/bin/aws", "--endpoint-url", s3env["S3_ENDPOINT"], *a], env=aws_env,
+                              capture_output=True)
+
+    def keys():
+        r = aws("s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", "ow/")
+        return sorted(o["Key"] for o in json.loads(r.stdout or b"{}").get("Contents", []))
+
+    def requests():
+        with open(s3env["S3_REQUEST_LOG"]) as f:
+            return [json.loads(line) for line in f]
+
+    def faults_set(rules):
+        with open(faults + ".tmp", "w") as f:
+            json.dump({"rules": rules}, f)
+        os.replace(faults + ".tmp", faults)
+
+    def when(rec):      # (start, end) of a logged request, in seconds
+        t = time.mktime(time.strptime(rec["time"][:19], "%Y-%m-%dT%H:%M:%S")) + float("0" + rec["time"][19:-1])
+        return t - rec["ms"] / 1000, t
+
+    before = ["ow/p.manifest", "ow/p.other", "ow/p.part_00000", "ow/p.part_00001", "ow/p.part_00002",
+              "ow/px.part_00000"]
+    for k in before:
+        aws("s3api", "put-object", "--bucket", BUCKET, "--key", k, "--body", CASES_LUA)
+    ok(keys() == before, "overwrite over HTTP: the prefix holds old parts, a manifest and two unrelated keys", keys())
+    # ~10 MiB: more than the writer's first 8 MiB piece, so the listing is
+    # waited for before the multipart upload starts, not only at the end
+    sql = "SELECT seq, REPEAT('x', 100) FROM seq_1_to_100000"
+
+    r, out = run_cases([{"name": "refuse", "sql": sql, "prefix": "ow/p", "opts": {}}], s3env=s3env)
+    res = out.get("refuse", {})
+    ok(not res.get("ok") and res.get("code") == "AlreadyExists" and "(4 objects" in res.get("message", ""),
+       "overwrite=false over HTTP: refused, counting the 3 parts and the manifest only", res)
+
+    # a listing that fails: the export fails before writing anything
+    faults_set([{"op": "ListObjectsV2", "status": 403, "code": "AccessDenied"}])
+    n0 = len(requests())
+    r, out = run_cases([{"name": "denied", "sql": sql, "prefix": "ow/p", "opts": {"overwrite": True}}], s3env=s3env)
+    res = out.get("denied", {})
+    ok(not res.get("ok") and res.get("code") == "AccessDenied", "overwrite=true: a denied listing fails the export",
+       (res, r.stderr.decode()[-2000:]))
+    writes = [q["op"] for q in requests()[n0:] if q.get("method") in ("PUT", "POST", "DELETE")]
+    faults_set([])      # (keys() lists too)
+    ok(writes == [] and keys() == before, "overwrite=true: after a denied listing nothing was written or deleted",
+       (writes, keys()))
+
+    # a slow listing: the export waits for it before its first write
+    faults_set([{"op": "ListObjectsV2", "action": "stall", "seconds": 1.5}])
+    n0 = len(requests())
+    r, out = run_cases([{"name": "replace", "sql": sql, "prefix": "ow/p", "opts": {"overwrite": True}}],
+                       s3env=s3env)
+    res = out.get("replace", {})
+    ok(res.get("ok") and res.get("rows") == 100000, "overwrite=true over HTTP: the export succeeds",
+       (res, r.stderr.decode()[-2000:]))
+    log = requests()[n0:]
+    lists = [q for q in log if q["op"] == "ListObjectsV2"]
+    writes = [q for q in log if q.get("method") in ("PUT", "POST", "DELETE")]
+    ok(len(lists) == 1 and lists[0]["status"] == 200 and "prefix=ow%2Fp.&" in lists[0]["query"] + "&",
+       "overwrite=true: one listing, of the prefix 'ow/p.'", [(q["query"], q["status"]) for q in lists])
+    ok(lists and writes and writes[0]["op"] == "CreateMultipartUpload" and
+       all(when(w)[0] >= when(lists[0])[1] - 0.01 for w in writes),
+       "overwrite=true: the multipart upload starts after the listing has answered",
+       [(q["op"], q["time"], q["ms"]) for q in lists + writes])
+    ok(keys() == ["ow/p.other", "ow/p.part_00000", "ow/px.part_00000"],
+       "overwrite=true: stale parts and manifest deleted, the other keys kept", keys())
+    got = aws("s3", "cp", f"s3://{BUCKET}/ow/p.part_00000", "-")
+    ok(got.returncode == 0 and got.stdout.count(b"\n") == 100000 and got.stdout.startswith(b"1\t" + b"x" * 100 + b"\n"),
+       "overwrite=true: the new part holds the rows", got.stdout[:120])
+    faults_set([])
 
 
 def sigterm_test():
