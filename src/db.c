@@ -817,14 +817,20 @@ int bq_db_result_fetch(struct bq_db_result *r, const struct bq_db_value **row, s
 
 /* Drops the rest of the result: read (so the connection stays usable) unless
  * the connection is broken or the script is being stopped. */
-static void release(struct bq_db_result *r, bool drain)
+/* Frees r, reading what is left of it for at most drain_for seconds (0: not
+ * at all, INFINITY: all of it); a result not read to its end gives the
+ * connection up. */
+static void release(struct bq_db_result *r, double drain_for)
 {
     struct bq_db *db = r->db;
     struct bq_db_error err;
     if (db->cur == r) {
-        if (!r->done && drain && !db->broken) {
+        if (!r->done && drain_for > 0 && !db->broken) {
+            double until = bq_monotonic() + drain_for;
+            unsigned long n = 0;
             while (!db->broken && bq_db_result_fetch(r, &(const struct bq_db_value *){ NULL }, &err) == 1)
-                ;
+                if ((++n & 1023) == 0 && bq_monotonic() > until)
+                    break;
             if (!r->done || bq_cancelled())
                 abandon(db, &err, -1);
         } else if (!r->done) {
@@ -860,7 +866,17 @@ static void release(struct bq_db_result *r, bool drain)
 void bq_db_result_free(struct bq_db_result *r)
 {
     if (r)
-        release(r, true);
+        release(r, INFINITY);
+}
+
+bool bq_db_result_discard(struct bq_db_result *r, double seconds)
+{
+    if (!r)
+        return false;
+    struct bq_db *db = r->db;
+    bool was = db->broken;
+    release(r, seconds);
+    return !was && db->broken;
 }
 
 void bq_db_close(struct bq_db *db)
@@ -868,7 +884,7 @@ void bq_db_close(struct bq_db *db)
     if (!db)
         return;
     if (db->cur)
-        release(db->cur, false);
+        release(db->cur, 0);
     if (db->broken && mysql_get_socket(db->m) >= 0)
         shutdown(mysql_get_socket(db->m), SHUT_RDWR);
     mysql_close(db->m);

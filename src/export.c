@@ -12,6 +12,10 @@
 /* Formatted rows are handed to the writer in chunks of about this size. */
 #define FLUSH_BYTES ((size_t)256 * 1024)
 #define PROGRESS_SECONDS 10.0
+/* A failed export reads what is left of the query for this long (keeping the
+ * connection usable), then gives the connection up rather than wait for the
+ * rest of a long result. */
+#define DISCARD_SECONDS 2.0
 
 struct keys {
     char **v;
@@ -447,7 +451,10 @@ int bq_export_run(struct bq_db *db, struct bq_s3 *s3, const char *sql, size_t le
             next_log = bq_monotonic() + interval;
         }
     }
-    bq_db_result_free(r);
+    if (rc == 0)
+        bq_db_result_free(r);
+    else if (bq_db_result_discard(r, DISCARD_SECONDS))
+        bq_warn("export: the rest of the query's rows were not read: the connection is given up");
     forget_params(db, o);
     bytes += x.header.len * (x.done.n + (x.w ? 1 : 0));
     /* No rows at all: one empty part, as Aurora. */

@@ -534,7 +534,44 @@ def overwrite_test_s3_server():
     got = aws("s3", "cp", f"s3://{BUCKET}/ow/p.part_00000", "-")
     ok(got.returncode == 0 and got.stdout.count(b"\n") == 100000 and got.stdout.startswith(b"1\t" + b"x" * 100 + b"\n"),
        "overwrite=true: the new part holds the rows", got.stdout[:120])
+
+    # S3 refuses a part in the middle of a long export: the export fails at
+    # once, without reading the rest of the query (a billion rows), and the
+    # connection it gave up says so when used again
+    faults_set([{"op": "PutObject", "skip": 2, "status": 403, "code": "AccessDenied"}])
+    lua = os.path.join(TMP, "denied_part.lua")
+    with open(lua, "w") as f:
+        f.write(LONG_EXPORT.replace("conn:export(", "local okk, e = pcall(conn.export, conn, ").replace(
+            "{ part_size = 65536 })", "{ part_size = 65536 })\n") + """
+print(json.encode{ ok = okk, code = type(e) == "table" and e.code or tostring(e) })
+local ok2, e2 = pcall(conn.exec, conn, "SELECT 1")
+print(json.encode{ ok = ok2, message = type(e2) == "table" and e2.message or tostring(e2) })
+local c2 <close> = db.connect{ host = os.getenv("MYSQL_HOST"), port = math.tointeger(tonumber(os.getenv("MYSQL_PORT"))),
+  user = os.getenv("MYSQL_PW_USER"), password = os.getenv("MYSQL_PW_PASSWORD"), database = os.getenv("MYSQL_DATABASE") }
+print(json.encode{ ok = true, one = c2:query("SELECT 1 AS one")[1].one })
+""")
+    env = bqtest.clean_env({**SENV, "AWS_ACCESS_KEY_ID": s3env["AWS_ACCESS_KEY_ID"],
+                            "AWS_SECRET_ACCESS_KEY": s3env["AWS_SECRET_ACCESS_KEY"],
+                            "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"})
+    try:
+        r = subprocess.run([BQLUA, "--endpoint", s3env["S3_ENDPOINT"], lua], env=env, capture_output=True,
+                           timeout=120)
+        lines = [json.loads(x) for x in r.stdout.decode().splitlines() if x.startswith("{")]
+        err = r.stderr.decode()
+    except subprocess.TimeoutExpired as e:
+        lines, err = [], f"still running after 120 s (reading the whole query?) {e.stderr!r}"[-2000:]
+    ok(len(lines) == 3 and lines[0] == {"ok": False, "code": "AccessDenied"},
+       "a part S3 refuses fails a long export at once", (lines, err[-2000:]))
+    ok("connection is given up" in err, "the export warns that it gave the connection up", err[-2000:])
+    ok(len(lines) == 3 and not lines[1]["ok"] and "interrupted" in lines[1]["message"],
+       "the connection given up refuses further statements", lines)
+    ok(len(lines) == 3 and lines[2] == {"ok": True, "one": 1}, "a new connection works", lines)
     faults_set([])
+    lst = aws("s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", "long/")
+    mpu = aws("s3api", "list-multipart-uploads", "--bucket", BUCKET)
+    ok(lst.returncode == 0 and json.loads(lst.stdout or b"{}").get("Contents", []) == [] and
+       mpu.returncode == 0 and json.loads(mpu.stdout or b"{}").get("Uploads", []) == [],
+       "after the refused part: no object and no multipart upload left", (lst.stdout[:500], mpu.stdout[:500]))
 
 
 def sigterm_test():
