@@ -815,11 +815,10 @@ int bq_db_result_fetch(struct bq_db_result *r, const struct bq_db_value **row, s
     return rc;
 }
 
-/* Drops the rest of the result: read (so the connection stays usable) unless
- * the connection is broken or the script is being stopped. */
-/* Frees r, reading what is left of it for at most drain_for seconds (0: not
- * at all, INFINITY: all of it); a result not read to its end gives the
- * connection up. */
+/* Drops the rest of the result: read for at most drain_for seconds (0: not
+ * at all, INFINITY: all of it), so the connection stays usable, unless the
+ * connection is broken or the script is being stopped. A result not read to
+ * its end gives the connection up. */
 static void release(struct bq_db_result *r, double drain_for)
 {
     struct bq_db *db = r->db;

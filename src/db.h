@@ -120,9 +120,9 @@ bool bq_db_result_text_only(struct bq_db_result *r);
 void bq_db_result_free(struct bq_db_result *r);
 /* The same, but reads for at most `seconds`: a result that is not over by
  * then is abandoned, and the connection with it (later calls on it fail:
- * "connection was interrupted and cannot be used"); true when this call
- * gave the connection up. For a caller that has failed mid-result and must not wait for
- * the rest of a long query. */
+ * "connection was interrupted and cannot be used"). True when this call gave
+ * the connection up. For a caller that failed mid-result and must not wait
+ * for the rest of a long query. */
 bool bq_db_result_discard(struct bq_db_result *r, double seconds);
 
 #endif

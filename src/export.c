@@ -268,7 +268,8 @@ static int flush(struct run *x, struct bq_export_error *err)
 {
     if (!x->buf.len)
         return 0;
-    /* These bytes fill the writer's first piece, which then goes to S3. */
+    /* With these bytes the writer's first piece is full and goes to S3:
+     * not before the listing has answered. */
     if (x->part_bytes >= x->writer_part && listing_wait(x->listing, err) < 0)
         return -1;
     if (bq_s3_writer_write(x->w, x->buf.data, x->buf.len, &err->s3) < 0)

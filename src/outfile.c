@@ -165,6 +165,8 @@ int bq_outfile_set_columns(struct bq_outfile *f, const struct bq_outfile_column 
  * are copied inline, in at most two overlapping moves, not by a call. */
 static inline void put(struct bq_buf *b, const char *s, size_t n)
 {
+    if (!n)
+        return;
     char *d = b->data + b->len;
     if (n > 16) {
         memcpy(d, s, n);
@@ -180,7 +182,7 @@ static inline void put(struct bq_buf *b, const char *s, size_t n)
         memcpy(&tail, s + n - 4, 4);
         memcpy(d, &head, 4);
         memcpy(d + n - 4, &tail, 4);
-    } else if (n) {
+    } else {
         d[0] = s[0];
         d[n / 2] = s[n / 2];
         d[n - 1] = s[n - 1];
