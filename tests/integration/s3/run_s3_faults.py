@@ -425,6 +425,34 @@ def test_lost_complete(ctx):
     set_faults(ctx, [])
 
 
+def test_wrong_etag(ctx):
+    # Over plain HTTP a streamed part (UNSIGNED-PAYLOAD) is checked against
+    # the ETag S3 answers: a part S3 got other bytes for (the front answers
+    # the MD5 of other bytes) is sent again whole and signed, and the object
+    # is intact, with the ETag its parts make.
+    data = lost_content()
+    want = multipart_etag(data, 5 * MiB)
+    set_faults(ctx, [{'op': 'UploadPart', 'key_prefix': 'f/wrong-etag', 'payload': 'UNSIGNED-PAYLOAD',
+                      'count': 1, 'action': 'etag'}])
+    n0 = len(log_records(ctx))
+    # (written at a pace, so that a worker is surely streaming part 2 before it is full)
+    paced = LOST_WRITER.replace('w:write(block) end', 'w:write(block) if i % 64 == 0 then task.sleep(0.01) end end')
+    ok(paced != LOST_WRITER, '(the paced writer)')
+    rc, out, err, _ = run_lua(ctx, paced, args=['f/wrong-etag.bin'])
+    recs = records_for(ctx, 'f/wrong-etag', n0)
+    parts = [(r['query'].split('&')[0], r['payload'], r['status'], r.get('fault')) for r in recs
+             if r['op'] == 'UploadPart']
+    hit = [p for p in parts if p[3] == 'etag']
+    ok(len(hit) == 1 and hit[0][1] == 'UNSIGNED-PAYLOAD' and hit[0][2] == 200,
+       'the streamed part got an ETag that is not its MD5', parts)
+    ok(rc == 0 and 'lost ok' in out and 'etag %s parts 3' % want in out,
+       'the writer succeeds: the object reads back identical, with the ETag its parts make', out + err + summary(recs))
+    ok('is not the MD5 of the bytes sent; sending the part again' in err, 'the mismatch is logged (warn)', err)
+    ok(hit and (hit[0][0], 'sha256', 200, None) in parts[parts.index(hit[0]) + 1:],
+       'that part is sent again whole and SHA-256 signed', parts)
+    set_faults(ctx, [])
+
+
 def test_abort_in_flight(ctx):
     # Every UploadPart stalls 20 s at the front: the first part (whole) and
     # the second (streamed) hang in flight. w:abort() gives both up at once,
@@ -470,7 +498,8 @@ def main():
         ctx.endpoint = ctx.env['S3_ENDPOINT']
         only = os.environ.get('BQLUA_TEST_ONLY')
         for t in (test_sigterm, test_timeout, test_memory, test_hard_stop,
-                  test_retried, test_permanent, test_redirect, test_lost_complete, test_abort_in_flight):
+                  test_retried, test_permanent, test_redirect, test_lost_complete, test_wrong_etag,
+                  test_abort_in_flight):
             if not only or only in t.__name__:
                 t(ctx)
     finally:

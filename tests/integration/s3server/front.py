@@ -64,7 +64,8 @@ start over then), so a test can switch faults between runs:
 
 A rule matches a request by `op` (the operation name the log shows, or "*"),
 optionally `op_not` (a list of operation names it leaves alone), `bucket`,
-`key_prefix` and `signed_region_not` (the request's
+`key_prefix`, `payload` (the request's x-amz-content-sha256, e.g.
+"UNSIGNED-PAYLOAD") and `signed_region_not` (the request's
 SigV4 credential scope names another region).  Of the matching requests it
 lets the first `skip` (default 0) through, then fires on the next `count`
 (default: all of them).  The first rule that fires decides; actions:
@@ -87,6 +88,9 @@ lets the first `skip` (default 0) through, then fires on the next `count`
             "overwrite" (PUT other bytes at the key, straight to s3rver) or
             "delete" (DELETE the key), done after the backend answered and
             before the reset, as if another client had changed the object
+  etag      forward the request, then answer it with an ETag header that is
+            the MD5 of other bytes: what a part damaged on its way to S3
+            would get (the body, if any, is relayed unchanged)
 
 Seeded random faults: a rule with "random": P (0 < P <= 1) fires on a
 fraction P of the requests it matches, drawn from its own
@@ -183,6 +187,8 @@ RANDOM_ACTIONS = {
     'stall': {'action': 'stall'},
 }
 RANDOM_DEFAULT = ['error503', 'error500', 'slowdown', 'reset', 'truncate']
+# what the `etag` fault answers: an MD5, but of no bytes a client sent
+WRONG_ETAG = '"%s"' % hashlib.md5(b'not the bytes you sent').hexdigest()
 
 
 class FaultReset(Exception):
@@ -250,6 +256,8 @@ class FaultPolicy:
             return False
         if 'key_prefix' in rule and not (req.key or '').startswith(rule['key_prefix']):
             return False
+        if 'payload' in rule and (req.headers.get('x-amz-content-sha256') or '') != rule['payload']:
+            return False
         if 'signed_region_not' in rule:
             sr = self._signed_region(req)
             if sr is None or sr == rule['signed_region_not']:
@@ -288,6 +296,10 @@ class FaultPolicy:
         if action == 'truncate':
             req.fault = 'truncate'
             req.truncate = True          # carried out by Handler._relay
+            return None
+        if action == 'etag':
+            req.fault = 'etag'
+            req.wrong_etag = True        # carried out by Handler._relay
             return None
         if action == 'lose':
             then = rule.get('then')
@@ -421,6 +433,7 @@ class RequestInfo:
         self.fault = None
         self.truncate = False
         self.lose = None                 # the `lose` fault: True, or its "then"
+        self.wrong_etag = False          # the `etag` fault
         self.mp_etag = None              # a Complete's multipart ETag, from its parts
         self.sign_region = None
 
@@ -1600,6 +1613,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _relay(self, r, resp):
         resp = self._s3_etags(r, resp)
+        if r.wrong_etag and resp.status < 300 and resp.getheader('ETag'):
+            resp = _Answer(resp, None, {'ETag': WRONG_ETAG})
         if r.lose:
             return self._relay_lost(r, resp)
         if r.truncate:
