@@ -60,6 +60,11 @@ void bq_s3_free(struct bq_s3 *s3)
 }
 
 bool bq_s3_is_local(const struct bq_s3 *s3) { return s3->cfg.root != NULL; }
+bool bq_s3_is_tls(const struct bq_s3 *s3)
+{
+    const char *ep = s3->cfg.endpoint;
+    return !s3->cfg.root && (!ep || !strncasecmp(ep, "https://", 8));
+}
 const char *bq_s3_root(const struct bq_s3 *s3) { return s3->cfg.root; }
 
 /* The region to use for bucket: one learned from a redirect, else the default. */

@@ -43,6 +43,7 @@ struct bq_s3;
 struct bq_s3 *bq_s3_new(const struct bq_s3_config *cfg);   /* copies cfg; never NULL */
 void bq_s3_free(struct bq_s3 *s3);
 bool bq_s3_is_local(const struct bq_s3 *s3);
+bool bq_s3_is_tls(const struct bq_s3 *s3);        /* requests go over HTTPS (not local, not an http:// endpoint) */
 const char *bq_s3_root(const struct bq_s3 *s3);   /* --s3-root, or NULL */
 
 /* The URL for bucket/key (key encoded, '/' kept) in region; for tests.

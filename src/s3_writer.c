@@ -10,10 +10,14 @@
  *
  * A streamed part is an optimisation that may give up: when the caller
  * stops writing for STREAM_IDLE_SECONDS (S3 drops an idle request after
- * ~20 s), when the part turns out to be the short last one, when the
- * request fails, or when the ETag S3 answers is not the MD5 of the bytes
- * sent, the stream ends and the whole buffer is uploaded again as an
- * ordinary part (SHA-256 signed, with the standard retries) once it is full.
+ * ~20 s), when the request fails, or when the ETag S3 answers is not the MD5
+ * of the bytes sent, the stream ends and the whole buffer is uploaded again
+ * as an ordinary part (SHA-256 signed, with the standard retries) once it is
+ * full. A part that turns out to be the short last one (its Content-Length
+ * was part_size) is streamed again at once, with its real length, and only
+ * if that fails goes as an ordinary part.
+ * The MD5 is computed over plain HTTP only: over HTTPS, TLS already
+ * authenticates every byte S3 receives.
  * A part therefore always has its whole buffer until S3 has acknowledged it. */
 #include "s3.h"
 #include "s3_local.h"
@@ -30,6 +34,8 @@
 enum { NWORKERS = 2 };
 enum state { W_OPEN, W_CLOSED, W_ABORTED };
 
+/* Why a stream of part_size bytes ends when the part is the last, shorter one. */
+static const char SHORT_LAST_PART[] = "it is the last part, shorter than part_size";
 /* A streamed part waits this long for the caller's next bytes, then gives up. */
 #define STREAM_IDLE_SECONDS 5.0
 /* The caller wakes a waiting stream after this many new bytes (or a full part). */
@@ -276,7 +282,9 @@ static void slot_release(struct slot *s)
 struct stream {
     struct bq_s3_writer *w;
     struct slot *s;
+    size_t length;              /* the Content-Length sent */
     size_t off;                 /* bytes handed to curl */
+    bool check;                 /* the ETag is to be checked (plain HTTP) */
     EVP_MD_CTX *md5;            /* of those bytes; NULL: not checked */
     const char *why;            /* why stream_read ended the stream */
 };
@@ -293,8 +301,8 @@ static size_t stream_read(char *buf, size_t len, void *ud)
     for (;;) {
         if (w->stop || w->failed || bq_cancelled())
             st->why = "the upload is stopping";
-        else if (s->full && s->len < w->part_size)   /* smaller than the Content-Length sent */
-            st->why = "it is the last part, shorter than part_size";
+        else if (s->full && s->len < st->length)     /* smaller than the Content-Length sent */
+            st->why = SHORT_LAST_PART;
         else if (s->len != st->off)
             break;
         else if (bq_monotonic() - idle_since > STREAM_IDLE_SECONDS)
@@ -337,7 +345,7 @@ static int stream_seek(uint64_t offset, void *ud)
         return -1;
     st->off = 0;
     EVP_MD_CTX_free(st->md5);
-    st->md5 = md5_new();
+    st->md5 = st->check ? md5_new() : NULL;
     return 0;
 }
 
@@ -364,25 +372,32 @@ static bool stopping(void *ud)
     return stop;
 }
 
-/* Streams slot s as part number: 0 when S3 has it, whole and intact. */
+/* Streams slot s as part number: part_size bytes as the caller writes them,
+ * or, once the slot is full, its len bytes. 0 when S3 has the part, whole and
+ * intact; 1 when the stream ended because the part is the short last one
+ * (then all its bytes are there, to be streamed again); else -1. */
 static int stream_part(struct bq_s3_writer *w, struct slot *s, int number, char etag[80])
 {
-    struct stream st = { .w = w, .s = s, .md5 = md5_new() };
+    bool check = !bq_s3_is_tls(w->s3);
+    pthread_mutex_lock(&w->mu);
+    size_t length = s->full ? s->len : w->part_size;
+    pthread_mutex_unlock(&w->mu);
+    struct stream st = { .w = w, .s = s, .length = length, .check = check, .md5 = check ? md5_new() : NULL };
     bool md5_etag = false;
     struct bq_s3_error e;
-    int rc = bq_s3_mpu_upload_part_stream(w->s3, w->bucket, w->key, w->upload_id, number, w->part_size,
+    int rc = bq_s3_mpu_upload_part_stream(w->s3, w->bucket, w->key, w->upload_id, number, length,
                                           stream_read, stream_seek, &st, stopping, w, etag, &md5_etag, &e);
     if (rc == 0 && md5_etag && !etag_is_md5_of(etag, st.md5)) {
         bq_warn("s3.writer s3://%s/%s: part %d: S3's ETag %s is not the MD5 of the bytes sent; "
                 "sending the part again", w->bucket, w->key, number, etag);
         rc = -1;
     } else if (rc < 0) {
-        bq_debug("s3.writer s3://%s/%s: part %d: the streamed upload stopped after %zu bytes (%s); "
-                 "the whole part goes once it is full", w->bucket, w->key, number, st.off,
-                 st.why ? st.why : e.message);
+        bq_debug("s3.writer s3://%s/%s: part %d: the streamed upload stopped after %zu bytes (%s); %s",
+                 w->bucket, w->key, number, st.off, st.why ? st.why : e.message,
+                 st.why == SHORT_LAST_PART ? "it goes again, with its length" : "the whole part goes once it is full");
     }
     EVP_MD_CTX_free(st.md5);
-    return rc;
+    return rc < 0 && st.why == SHORT_LAST_PART ? 1 : rc;
 }
 
 static void *worker(void *arg)
@@ -430,7 +445,7 @@ static void *worker(void *arg)
             ;
         } else if (job == J_STREAM) {      /* gave up: the whole part goes once full */
             if (s->full)
-                s->job = J_UPLOAD;
+                s->job = rc == 1 ? J_STREAM : J_UPLOAD;     /* the short last part: streamed again, its length known */
         } else if (!w->failed) {
             w->failed = true;
             w->ferr = e;

@@ -265,6 +265,32 @@ def test_streamed_parts(ctx):
     ok(parts.get(1, [(0, "")])[-1] == (200, "sha256") and len(streamed) >= 1,
        'the first part goes whole, later ones are streamed as the script writes (%s)' % streamed, parts)
 
+    # The short last part: its stream (Content-Length part_size) ends at
+    # close and it is streamed again at once with its real length, not
+    # signed. (Written at a pace, so that the parts are surely streamed.)
+    lua = LUA_HELPERS + r'''
+local B = ...
+local w = s3.writer("s3://" .. B .. "/mp/short-last.bin", {part_size = 5 * 1024 * 1024})
+for i = 1, 200 do                          -- 12.5 MiB in 64 KiB writes: parts of 5, 5 and 2.5 MiB
+  w:write(string.rep(string.char(65 + i % 26), 65536))
+  if i % 16 == 0 then task.sleep(0.01) end
+end
+local r = w:close()
+print(r.size, r.parts)
+'''
+    rc, out, err, _ = bqlua(ctx, lua, args=[BUCKET], opts=['-v', '--endpoint', ctx.endpoint])
+    ok(rc == 0 and out.split() == [str(200 * 65536), '3'], 'a paced writer with a short last part completes',
+       out + err)
+    parts = upload_parts(ctx.env['S3_REQUEST_LOG'], 'mp/short-last.bin')
+    ok(parts.get(3, [])[-2:] == [(None, 'UNSIGNED-PAYLOAD'), (200, 'UNSIGNED-PAYLOAD')] and
+       'part 3: the streamed upload stopped after' in err and
+       '(it is the last part, shorter than part_size); it goes again, with its length' in err,
+       'the short last part\'s stream stopped at close; it was streamed again with its length', (parts, err[-1500:]))
+    dst = os.path.join(ctx.tmp, 'short-last.bin')
+    p = aws(ctx, 's3', 'cp', 's3://%s/mp/short-last.bin' % BUCKET, dst)
+    want = b''.join(bytes([65 + i % 26]) * 65536 for i in range(1, 201))
+    ok(p.returncode == 0 and open(dst, 'rb').read() == want, 'it reads back identical through the CLI', p.stderr.decode())
+
     # A stream that waits too long for the script's next bytes (S3 drops an
     # idle request after ~20 s) gives up; the part then goes whole once full.
     lua = LUA_HELPERS + r'''
