@@ -48,12 +48,18 @@ for r in data["results"]:
 # mariadb_start DIR: a throwaway MariaDB in DIR (plain TCP on 127.0.0.1 for
 # the password user); sets the caller's locals MYSQL_HOST MYSQL_PORT
 # MYSQL_SOCKET MYSQL_DATABASE MYSQL_PW_USER MYSQL_PW_PASSWORD from DIR/env.
+# Its InnoDB buffer pool (BENCH_BUFFER_POOL, default 256M; the tests' server
+# has 32M) holds the 1e6-row table, so that after the warm-up runs every
+# contender reads it from memory, as from a warm production table: with 32M
+# each run read the table from disk again (O_DIRECT), and the figures
+# measured the disk as much as the clients.
 # Read, not sourced (`.` would fire the caller's RETURN trap) nor exported
 # (the mariadb client itself reads MYSQL_HOST, MYSQL_PWD, ...).
 mariadb_start() {
     # without what an earlier benchmark exported for the mariadb client
     # (MYSQL_PWD would be the server script's root password)
     env -u MYSQL_PWD -u MYSQL_HOST -u MYSQL_TCP_PORT -u BQ_BENCH_PASSWORD \
+        MYSQL_EXTRA_ARGS="--innodb-buffer-pool-size=${BENCH_BUFFER_POOL:-256M}" \
         bash "$here/scripts/mariadb-test-server.sh" start "$1" > "$1.log" 2>&1 ||
         { echo "bench: cannot start the MariaDB test server:" >&2; tail -n 5 "$1.log" >&2; return 1; }
     local k v
@@ -82,25 +88,38 @@ SQL
 }
 
 # s3_start DIR BUCKET: the S3 test server (s3rver behind the SigV4-verifying
-# front, 127.0.0.1) in DIR with BUCKET; sets the caller's locals S3_ENDPOINT
-# AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY from DIR/env.
+# front, 127.0.0.1) in DIR with BUCKET, over HTTPS as S3 itself (its own CA;
+# BENCH_S3_TLS=0: plain HTTP); sets the caller's locals S3_ENDPOINT
+# AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY S3_CA_BUNDLE from DIR/env.
 s3_start() {
-    bash "$here/scripts/s3-test-server.sh" start "$1" --bucket "$2" >/dev/null 2>&1 ||
+    local tls=()
+    [ "${BENCH_S3_TLS:-1}" = 0 ] || tls=(--tls)
+    bash "$here/scripts/s3-test-server.sh" start "$1" --bucket "$2" "${tls[@]}" >/dev/null 2>&1 ||
         { echo "bench: cannot start the S3 test server" >&2; return 1; }
     local k v
+    S3_CA_BUNDLE=
     while IFS='=' read -r k v; do
         case "$k" in
-        S3_ENDPOINT | AWS_ACCESS_KEY_ID | AWS_SECRET_ACCESS_KEY) printf -v "$k" '%s' "$v" ;;
+        S3_ENDPOINT | AWS_ACCESS_KEY_ID | AWS_SECRET_ACCESS_KEY | S3_CA_BUNDLE) printf -v "$k" '%s' "$v" ;;
         esac
     done < "$1/env"
 }
 
-# s3_env CMD...: CMD with the caller's test S3 keys and nothing else of AWS's
+# s3_env CMD...: CMD with the caller's test S3 keys and CA (AWS_CA_BUNDLE, which
+# bqlua, the CLI and boto3 all read) and nothing else of AWS's
 s3_env() {
-    env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3 \
+    env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3 -u AWS_CA_BUNDLE \
         AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
         AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null \
-        AWS_SHARED_CREDENTIALS_FILE=/dev/null "$@"
+        AWS_SHARED_CREDENTIALS_FILE=/dev/null ${S3_CA_BUNDLE:+AWS_CA_BUNDLE="$S3_CA_BUNDLE"} "$@"
+}
+
+# s3_where: how the S3 test server was reached, for the reports
+s3_where() {
+    case "$S3_ENDPOINT" in
+    https:*) echo "s3rver behind the SigV4 front, HTTPS on 127.0.0.1" ;;
+    *) echo "s3rver behind the SigV4 front, plain HTTP on 127.0.0.1" ;;
+    esac
 }
 
 # settle: before each timed run, write back what the previous one left dirty
@@ -115,6 +134,11 @@ settle() {
 time_stats() {
     tail -q -n 1 "$@" | sort -n | awk '{ w[NR] = $1; if ($2 > m) m = $2 }
         END { printf "%s %d\n", (NR % 2) ? w[(NR + 1) / 2] : (w[NR / 2] + w[NR / 2 + 1]) / 2, m }'
+}
+
+# walls FILE...: every run's wall time, in run order (the spread behind a median)
+walls() {
+    tail -q -n 1 "$@" | awk '{ printf "%s%s", (NR > 1 ? " " : ""), $1 } END { print "" }'
 }
 
 bench_start() {
@@ -179,7 +203,7 @@ bench_rows() {
 }
 
 # s3: a 150 MiB object uploaded to the S3 test server (s3rver behind the
-# SigV4-verifying front, on 127.0.0.1) by s3.writer (1 MiB writes, default
+# SigV4-verifying front, HTTPS on 127.0.0.1) by s3.writer (1 MiB writes, default
 # 8 MiB parts) and by `aws s3 cp` of a file with the same bytes (Debian's
 # CLI, its default 8 MiB parts and 10 threads), alternately, in the same run:
 # median wall time of BENCH_S3_RUNS runs each (default 3) and peak RSS.
@@ -191,7 +215,7 @@ bench_s3() {
     local out; out=$(mktemp -d /tmp/bqlua-bench-s3.XXXXXX)
     # shellcheck disable=SC2064
     trap "bash '$here/scripts/s3-test-server.sh' stop '$out/srv' >/dev/null 2>&1 || true; rm -rf '$out'" RETURN
-    local S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY k v
+    local S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY S3_CA_BUNDLE k v
     s3_start "$out/srv" "$bucket" || return 1
     # The same bytes both ways: a 1 MiB block (string.rep of a 16-byte line,
     # so that making it costs the script no memory beyond the block), $mib times.
@@ -225,7 +249,8 @@ for _ = 1, tonumber(n) do w:write(block) end local r = w:close() print(r.size, r
     done
     b=$(time_stats "$out"/bq.[0-9]*)
     c=$(time_stats "$out"/cli.[0-9]*)
-    echo "s3: a $mib MiB object to the S3 test server (s3rver behind the SigV4 front, 127.0.0.1), median of $runs runs"
+    echo "s3: a $mib MiB object to the S3 test server ($(s3_where)), median of $runs runs"
+    echo "  runs (s): bqlua $(walls "$out"/bq.[0-9]*); aws $(walls "$out"/cli.[0-9]*)"
     awk -v b="$b" -v c="$c" -v mib="$mib" -v parts="$(cut -f2 "$out/bq.out")" 'BEGIN {
         split(b, B, " "); split(c, C, " ")
         printf "  %-44s %7.2f s  %6.1f MiB/s  peak RSS %6.1f MiB\n", "bqlua s3.writer (1 MiB writes, " parts " parts)", B[1], mib / B[1], B[2] / 1024
@@ -240,7 +265,7 @@ for _ = 1, tonumber(n) do w:write(block) end local r = w:close() print(r.size, r
 # export: SELECT * FROM big (1e6 mixed-type rows, throwaway MariaDB on
 # 127.0.0.1, the password user; bqlua over TLS verified with the server's CA,
 # as in production, the mariadb client over its default TLS, pymysql in
-# plain TCP, its default) to the S3 test server, in the same run and
+# plain TCP, its default) to the S3 test server (HTTPS, as S3), in the same run and
 # alternately, BENCH_EXPORT_RUNS runs each (default 3): bqlua's conn:export,
 # `mariadb --quick -B -N -e ... | aws s3 cp -` and scripts/bench/export_pymysql.py
 # (Debian's python3-pymysql + python3-boto3, the same bytes as bqlua): median
@@ -264,7 +289,7 @@ bench_export() {
     trap "bash '$here/scripts/mariadb-test-server.sh' stop '$out/db' >/dev/null 2>&1 || true
           bash '$here/scripts/s3-test-server.sh' stop '$out/s3' >/dev/null 2>&1 || true; rm -rf '$out'" RETURN
     local MYSQL_HOST MYSQL_PORT MYSQL_SOCKET MYSQL_DATABASE MYSQL_PW_USER MYSQL_PW_PASSWORD MYSQL_CA
-    local S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+    local S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY S3_CA_BUNDLE
     mariadb_start "$out/db" || return 1
     s3_start "$out/s3" "$bucket" || return 1
     create_big big "$n" || return 1
@@ -323,7 +348,8 @@ local r = c:export(sql, uri, {overwrite = true}) print(r.rows, r.bytes, #r.parts
     c=$(time_stats "$out"/cli.[0-9]*)
     p=$(time_stats "$out"/py.[0-9]*)
     echo "export: SELECT * FROM big ($n rows: BIGINT, INT, BIGINT UNSIGNED, DECIMAL, VARCHAR, DATETIME, DOUBLE, NULLs)"
-    echo "        to the S3 test server (s3rver behind the SigV4 front, 127.0.0.1), median of $runs runs"
+    echo "        to the S3 test server ($(s3_where)), median of $runs runs"
+    echo "  runs (s): bqlua $(walls "$out"/bq.[0-9]*); CLI $(walls "$out"/cli.[0-9]*); python $(walls "$out"/py.[0-9]*)"
     awk -v b="$b" -v c="$c" -v p="$p" -v n="$n" -v n4="$n4" -v b4="$(tail -n 1 "$out/bq4")" \
         -v parts="$(cut -f3 "$out/bq.out")" -v parts4="$(cut -f3 "$out/bq4.out")" -v bytes4="$(cut -f2 "$out/bq4.out")" \
         -v sb="${sizes[0]}" -v sc="${sizes[1]}" -v sp="${sizes[2]}" -v eb="${etags[0]}" -v ep="${etags[2]}" -v nulls="$nulls" 'BEGIN {
