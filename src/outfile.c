@@ -4,7 +4,6 @@
 #include "outfile.h"
 
 #include <limits.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +160,17 @@ int bq_outfile_set_columns(struct bq_outfile *f, const struct bq_outfile_column 
     return 0;
 }
 
+/* Copies n bytes, w <= n <= 2w, as two overlapping moves of w (a constant
+ * where it is called, so each move is one load and one store). */
+static inline void copy_ends(char *d, const char *s, size_t n, size_t w)
+{
+    char head[8], tail[8];
+    memcpy(head, s, w);
+    memcpy(tail, s + n - w, w);
+    memcpy(d, head, w);
+    memcpy(d + n - w, tail, w);
+}
+
 /* Appends n bytes (room reserved). Most fields are a few bytes long: those
  * are copied inline, in at most two overlapping moves, not by a call. */
 static inline void put(struct bq_buf *b, const char *s, size_t n)
@@ -171,17 +181,9 @@ static inline void put(struct bq_buf *b, const char *s, size_t n)
     if (n > 16) {
         memcpy(d, s, n);
     } else if (n >= 8) {
-        uint64_t head, tail;
-        memcpy(&head, s, 8);
-        memcpy(&tail, s + n - 8, 8);
-        memcpy(d, &head, 8);
-        memcpy(d + n - 8, &tail, 8);
+        copy_ends(d, s, n, 8);
     } else if (n >= 4) {
-        uint32_t head, tail;
-        memcpy(&head, s, 4);
-        memcpy(&tail, s + n - 4, 4);
-        memcpy(d, &head, 4);
-        memcpy(d + n - 4, &tail, 4);
+        copy_ends(d, s, n, 4);
     } else {
         d[0] = s[0];
         d[n / 2] = s[n / 2];
